@@ -1,0 +1,39 @@
+"""Errors for users: each carries a stable code and a message that says what to do.
+
+Tracebacks are for bugs; anything a user can cause is one of these.
+"""
+
+from __future__ import annotations
+
+
+class CohortflowError(Exception):
+    """Base class of every error cohortflow reports to a user."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(CohortflowError):
+    """A configuration file (mapping, campaign, settings) is invalid; names file and field."""
+
+    code = "config_error"
+
+
+class CohortError(CohortflowError):
+    """A blocking problem with a cohort file: the cohort fails, nothing is published."""
+
+    code = "cohort_error"
+
+
+class ProviderError(CohortflowError):
+    """A provider refused a request or could not be reached after retries."""
+
+    code = "provider_error"

@@ -1,0 +1,1 @@
+"""Provider adapters: one per provider contract in ``shared/providers/``, plus generic JSON."""
