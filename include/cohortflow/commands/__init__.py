@@ -1,0 +1,1 @@
+"""Command groups of the ``cohortflow`` CLI, one module per area (imported lazily)."""
