@@ -118,15 +118,20 @@ class Mapping(_Strict):
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
 
 
-def infer_mapping(headers: list[str]) -> Mapping:
-    """Infer a mapping from headers: known phone and identifier names, the rest as variables."""
+def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mapping:
+    """Infer a mapping from headers: known phone and identifier names, the rest as variables.
+
+    Headers named like an allowed override become overrides. When the campaign declares
+    variables, only headers that are declared variables are mapped (others are ignored), so an
+    inferred mapping never trips the "undeclared variable" rule.
+    """
+    from cohortflow.errors import CohortError
+
     phone = next((h for name in PHONE_HEADERS for h in headers if h == name), None)
     if phone is None:
         lowered = {h.strip().lower(): h for h in headers}
         phone = next((lowered[n.lower()] for n in PHONE_HEADERS if n.lower() in lowered), None)
     if phone is None:
-        from cohortflow.errors import CohortError
-
         raise CohortError(
             "no mapping was given and no phone column could be recognised; expected one of "
             f"{', '.join(PHONE_HEADERS)}; headers are: {', '.join(headers)}. "
@@ -134,13 +139,18 @@ def infer_mapping(headers: list[str]) -> Mapping:
             code="missing_column",
         )
     identifier = next((h for name in IDENTIFIER_HEADERS for h in headers if h == name), None)
+    rest = [h for h in headers if h not in (phone, identifier)]
+    overrides = {h: FieldMapping(column_name=h) for h in rest if h in ALLOWED_OVERRIDES}
     variables = {
-        h: FieldMapping(column_name=h) for h in headers if h not in (phone, identifier)
+        h: FieldMapping(column_name=h)
+        for h in rest
+        if h not in overrides and (declared is None or h in declared)
     }
     return Mapping(
         phone_number=FieldMapping(column_name=phone),
         user_identifier=FieldMapping(column_name=identifier) if identifier else None,
         app_variables=variables,
+        app_overrides=overrides,
         inferred=True,
     )
 
@@ -159,7 +169,7 @@ class AllowedSchedule(_Strict):
     """When recipients may be contacted: daily hours on allowed days, in one IANA timezone."""
 
     allowed_start_time: str = "00:00"
-    allowed_end_time: str = "23:59"
+    allowed_end_time: str = "00:00"
     allowed_days: list[str] = Field(default_factory=lambda: list(WEEKDAYS))
     timezone: str = "Asia/Kolkata"
 

@@ -1,0 +1,52 @@
+"""Output contracts: pandera models of what a cohort publishes.
+
+Recipients and rejections are validated against these before anything is written where other
+parts (dispatch, analysts) can see it. A contract failure is a bug in cohortflow, not in the
+user's file, so it raises rather than rejecting rows.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+REASON_PATTERN = (
+    r"^(invalid_phone|missing_required:[^:]+|format_error:[^:]+|render_error|do_not_contact"
+    r"|duplicate_phone|malformed_row): "
+)
+
+
+class Recipients(pa.DataFrameModel):
+    """``recipients.parquet``: one row per valid, unique recipient (variables are extra columns)."""
+
+    row_number: Series[int] = pa.Field(ge=1, unique=True)
+    phone_number: Series[str] = pa.Field(str_matches=E164_PATTERN, unique=True)
+    region: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$|^001$")
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+class Rejections(pa.DataFrameModel):
+    """``rejections``: one row per rejected data row, with stable reason codes first."""
+
+    row_number: Series[int] = pa.Field(ge=1, unique=True)
+    rejected_reason: Series[str] = pa.Field(str_matches=REASON_PATTERN)
+    reason_code: Series[str] = pa.Field(nullable=False)
+
+    class Config:
+        strict = False
+        coerce = False
+
+
+def validate_recipients(frame: pd.DataFrame) -> None:
+    """Raise ``pandera.errors.SchemaErrors`` when ``frame`` breaks the recipients contract."""
+    Recipients.validate(frame, lazy=True)
+
+
+def validate_rejections(frame: pd.DataFrame) -> None:
+    """Raise ``pandera.errors.SchemaErrors`` when ``frame`` breaks the rejections contract."""
+    Rejections.validate(frame, lazy=True)

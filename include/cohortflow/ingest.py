@@ -1,0 +1,397 @@
+"""Process one cohort file: read → blocking checks → row checks → DNC → render → dedupe →
+contracts → artefacts. The CLI (``cohortflow process``) and the DAG (``cohort_ingest``) both
+call :func:`process_cohort`; nothing here knows about Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cohortflow import contracts, formatters, phones, templating
+from cohortflow.config import CampaignConfig, Mapping, infer_mapping
+from cohortflow.csvsafe import csv_safe
+from cohortflow.dnc import load_dnc_numbers
+from cohortflow.errors import CohortError, ConfigError
+from cohortflow.readers import RawCohort, read_cohort
+from cohortflow.settings import get_settings
+from cohortflow.sqlfiles import render_sql
+from cohortflow.summary import CohortSummary, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+RECIPIENTS_FILE = "recipients.parquet"
+REJECTED_FILE = "rejected.csv"
+REJECTIONS_FILE = "rejections.parquet"
+SUMMARY_FILE = "summary.json"
+ARTEFACTS = (RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE, SUMMARY_FILE)
+
+
+@dataclass(frozen=True)
+class OutputField:
+    """One output column: where it comes from in ``raw_rows`` and how it is checked."""
+
+    index: int
+    name: str
+    source_sql: str  # positional column (c3) or a bound parameter ($value_2)
+    format: str | None
+    required: bool
+
+
+@dataclass
+class CohortRequest:
+    """Everything needed to process one file."""
+
+    source: Path  # a local copy of the file
+    campaign: CampaignConfig
+    mapping: Mapping | None = None
+    mapping_source: str | None = None  # where the mapping came from, for messages
+    region: str | None = None  # overrides the campaign's default region
+    dnc: Path | None = None  # overrides the campaign's DNC list
+    source_uri: str | None = None  # where the file was found (landing path or URL)
+    source_type: str = "file_upload"
+    name: str | None = None  # cohort name, defaults to the file name
+    sql_dir: Path | None = None
+
+
+@dataclass
+class _Timer:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 4)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cohort_id_for(campaign_id: str, sha256: str) -> str:
+    """Deterministic cohort id: the same content in the same campaign is the same cohort."""
+    return hashlib.sha256(f"{campaign_id}:{sha256}".encode()).hexdigest()[:16]
+
+
+def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
+    """Process ``request.source`` and write the cohort's artefacts into ``out_dir``.
+
+    Returns the summary (also written as ``summary.json``, last, so its presence means the
+    other artefacts are complete). Blocking problems give a ``failed`` summary and no
+    recipients; bugs raise.
+    """
+    timer = _Timer()
+    now = _utcnow()
+    sha256 = file_sha256(request.source)
+    campaign = request.campaign
+    summary = CohortSummary(
+        cohort_id=cohort_id_for(campaign.campaign_id, sha256),
+        campaign_id=campaign.campaign_id,
+        name=request.name or request.source.name,
+        status="failed",
+        source_type=request.source_type,
+        source=request.source_uri or str(request.source),
+        sha256=sha256,
+        created_at=now,
+        updated_at=now,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cohortflow-") as scratch:
+            conn = _connect(Path(scratch))
+            try:
+                _run(conn, request, summary, out_dir, timer)
+            finally:
+                conn.close()
+        summary.status = "completed"
+    except (CohortError, ConfigError) as exc:
+        summary.fail(exc.code, exc.message)
+        _remove_stale(out_dir)
+        log.warning("cohort %s (%s) failed: %s", summary.cohort_id, summary.name, exc.message)
+    summary.timings = timer.timings
+    summary.updated_at = _utcnow()
+    write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
+    return summary
+
+
+def _connect(scratch: Path) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(config={"temp_directory": str(scratch / "spill")})
+    return conn
+
+
+def _run(
+    conn: duckdb.DuckDBPyConnection,
+    request: CohortRequest,
+    summary: CohortSummary,
+    out_dir: Path,
+    timer: _Timer,
+) -> None:
+    campaign = request.campaign
+    sql_dir = request.sql_dir or Path(get_settings().sql_dir)
+    region = (request.region or campaign.default_region).upper()
+    with timer.step("read"):
+        raw = read_cohort(conn, request.source, max_workbook_bytes=get_settings().max_workbook_bytes)
+    summary.headers = raw.headers
+    mapping = request.mapping or campaign.mapping
+    if mapping is None:
+        declared = set(campaign.variables) or None
+        mapping = infer_mapping(raw.headers, declared)
+    summary.mapping = mapping.to_json()
+    summary.mapping_inferred = mapping.inferred
+    summary.mapping_source = "inferred from headers" if mapping.inferred else (
+        request.mapping_source or ("campaign config" if campaign.mapping else None))
+    with timer.step("blocking_checks"):
+        fields = _output_fields(raw, mapping, campaign)
+        formatters.load_macros(conn, sql_dir)
+        formatters.check_formatters(conn, {f.format for f in fields if f.format})
+        message, layout = _compile_templates(campaign, fields)
+        if raw.row_count == 0:
+            raise CohortError(
+                f"{request.source.name}: the file has a header but no data rows", code="no_data")
+    summary.total_records = raw.row_count
+    params = _field_params(mapping, fields)
+    with timer.step("phones"):
+        _phone_lookup(conn, raw, mapping, region)
+    with timer.step("dnc"):
+        dnc_path = request.dnc or campaign.dnc
+        numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
+        conn.register("dnc_numbers", pa.table({"e164": numbers}))
+    with timer.step("row_checks"):
+        context = {"phone_column": raw.column_for(mapping.phone_number.column_name or ""),
+                   "fields": fields}
+        conn.execute(render_sql(sql_dir, "ingest/01_fields.sql", **context), params)
+        conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context))
+    with timer.step("render"):
+        _render(conn, fields, message, layout)
+    with timer.step("dedupe"):
+        conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql"))
+    with timer.step("write"):
+        _write_outputs(conn, raw, fields, sql_dir, out_dir, summary,
+                       has_message=message is not None, has_payload=layout is not None)
+
+
+def _output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
+    """Blocking checks of the mapping against the headers and the campaign's variables."""
+    missing = [
+        (name, m.column_name)
+        for name, m in [("phone_number", mapping.phone_number), *mapping.output_fields().items()]
+        if m.column_name is not None and m.column_name not in raw.headers
+    ]
+    if missing:
+        described = ", ".join(f"{col!r} (for {name})" for name, col in missing)
+        raise CohortError(
+            f"mapped column(s) {described} not found among the headers; headers are: "
+            f"{', '.join(raw.headers)}. Fix the mapping's column_name or the file's header.",
+            code="missing_column",
+        )
+    if campaign.variables:
+        undeclared = sorted(set(mapping.app_variables) - set(campaign.variables))
+        if undeclared:
+            raise CohortError(
+                f"app_variables {', '.join(undeclared)} are not declared by campaign "
+                f"{campaign.campaign_id!r} (declared: {', '.join(campaign.variables)}); "
+                "remove them from the mapping or declare them in the campaign config",
+                code="undeclared_variable",
+            )
+        unmapped = sorted(
+            name for name, spec in campaign.variables.items()
+            if spec.required and name not in mapping.app_variables
+        )
+        if unmapped:
+            raise CohortError(
+                f"required variable(s) {', '.join(unmapped)} of campaign "
+                f"{campaign.campaign_id!r} are not mapped; add them to app_variables",
+                code="unmapped_variable",
+            )
+    fields = []
+    for index, (name, source) in enumerate(mapping.output_fields().items(), start=1):
+        source_sql = (
+            raw.column_for(source.column_name) if source.column_name is not None
+            else f"$value_{index}::varchar"
+        )
+        fields.append(OutputField(index, name, source_sql, source.format, source.required))
+    return fields
+
+
+def _field_params(mapping: Mapping, fields: list[OutputField]) -> dict[str, Any]:
+    sources = list(mapping.output_fields().values())
+    return {
+        f"value_{f.index}": sources[f.index - 1].value
+        for f in fields if sources[f.index - 1].value is not None
+    }
+
+
+def _compile_templates(
+    campaign: CampaignConfig, fields: list[OutputField]
+) -> tuple[templating.MessageTemplate | None, templating.LayoutTemplate | None]:
+    available = {f.name for f in fields} | {"phone_number", "region"}
+    message = layout = None
+    if campaign.template is not None:
+        message = templating.MessageTemplate.compile(campaign.template, field="template")
+        templating.check_template(message, available, field="template")
+    if campaign.layout is not None:
+        layout = templating.LayoutTemplate.compile(campaign.layout, field="layout")
+        templating.check_template(layout, available, field="layout")
+    return message, layout
+
+
+def _phone_lookup(
+    conn: duckdb.DuckDBPyConnection, raw: RawCohort, mapping: Mapping, region: str
+) -> None:
+    column = raw.column_for(mapping.phone_number.column_name or "")
+    distinct = conn.sql(
+        f"select distinct {column} as raw from raw_rows where {column} is not null"
+    ).to_arrow_table()
+    values = distinct.column("raw").combine_chunks()
+    results = phones.normalize_phones(values, region)
+    lookup = pa.table({
+        "raw": values,
+        "e164": results.column("e164"),
+        "region": results.column("region"),
+        "error": results.column("error"),
+    })
+    conn.register("phone_lookup", lookup)
+
+
+def _render(
+    conn: duckdb.DuckDBPyConnection,
+    fields: list[OutputField],
+    message: templating.MessageTemplate | None,
+    layout: templating.LayoutTemplate | None,
+) -> None:
+    """Render the message and layout for rows that passed every check so far."""
+    empty = pa.table({
+        "row_number": pa.array([], pa.int64()),
+        "message": pa.array([], pa.string()),
+        "payload": pa.array([], pa.string()),
+        "render_error": pa.array([], pa.string()),
+    })
+    if message is None and layout is None:
+        conn.register("rendered", empty)
+        return
+    value_columns = ", ".join(f"value_{f.index}" for f in fields)
+    candidates = conn.sql(
+        "select row_number, e164, region"
+        + (f", {value_columns}" if value_columns else "")
+        + " from checked where len(reasons) = 0 order by row_number"
+    ).to_arrow_table()
+    context_columns: dict[str, list[str | None]] = {
+        "phone_number": candidates.column("e164").to_pylist(),
+        "region": candidates.column("region").to_pylist(),
+    }
+    for f in fields:
+        context_columns[f.name] = candidates.column(f"value_{f.index}").to_pylist()
+    rows = candidates.num_rows
+    messages: list[str | None] = [None] * rows
+    payloads: list[str | None] = [None] * rows
+    errors: list[str | None] = [None] * rows
+    if message is not None:
+        messages, message_errors = templating.render_rows(message, context_columns)
+        errors = [e and f"template: {e}" for e in message_errors]
+    if layout is not None:
+        payloads, layout_errors = templating.render_rows(layout, context_columns)
+        errors = [a or (b and f"layout: {b}") for a, b in zip(errors, layout_errors, strict=True)]
+    conn.register("rendered", pa.table({
+        "row_number": candidates.column("row_number"),
+        "message": pa.array(messages, pa.string()),
+        "payload": pa.array(payloads, pa.string()),
+        "render_error": pa.array(errors, pa.string()),
+    }))
+
+
+def _write_outputs(
+    conn: duckdb.DuckDBPyConnection,
+    raw: RawCohort,
+    fields: list[OutputField],
+    sql_dir: Path,
+    out_dir: Path,
+    summary: CohortSummary,
+    *,
+    has_message: bool,
+    has_payload: bool,
+) -> None:
+    columns = [
+        {"source": source, "header": csv_safe(header)}
+        for source, header in zip(raw.columns, raw.headers, strict=True)
+    ]
+    recipients = conn.sql(render_sql(
+        sql_dir, "ingest/04_recipients.sql", fields=fields,
+        has_message=has_message, has_payload=has_payload,
+    )).to_arrow_table()
+    rejections = conn.sql(
+        render_sql(sql_dir, "ingest/06_rejections.sql", columns=columns)
+    ).to_arrow_table()
+    contracts.validate_recipients(recipients.to_pandas())
+    contracts.validate_rejections(rejections.select(["row_number", "rejected_reason",
+                                                     "reason_code"]).to_pandas())
+    _write_parquet(recipients, out_dir / RECIPIENTS_FILE)
+    _write_parquet(rejections, out_dir / REJECTIONS_FILE)
+    rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
+    rejected_sql = render_sql(sql_dir, "ingest/05_rejected.sql", columns=columns)
+    conn.execute(
+        f"copy ({rejected_sql}) to '{_sql_path(rejected_tmp)}' (header, delimiter ',', quote '\"')"
+    )
+    os.replace(rejected_tmp, out_dir / REJECTED_FILE)
+    summary.valid_records = recipients.num_rows
+    summary.rejected_records = rejections.num_rows
+    codes = rejections.column("reason_code").to_pylist()
+    summary.rejected_reasons = dict(sorted(_count(codes).items(), key=lambda kv: -kv[1]))
+    if summary.valid_records + summary.rejected_records != summary.total_records:
+        raise AssertionError(
+            f"cohort {summary.cohort_id}: {summary.valid_records} valid + "
+            f"{summary.rejected_records} rejected != {summary.total_records} total"
+        )
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _count(values: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _remove_stale(out_dir: Path) -> None:
+    """A failed cohort publishes no recipients: drop artefacts of an earlier run."""
+    for name in (RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _utcnow() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def summary_json(summary: CohortSummary) -> str:
+    """The summary as pretty JSON text (what ``summary.json`` holds)."""
+    return json.dumps(summary.to_json(), indent=2, ensure_ascii=False)

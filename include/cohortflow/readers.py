@@ -1,0 +1,299 @@
+"""Read a cohort file (CSV, XLSX, XLS, ODS) into one DuckDB table of strings.
+
+Whatever the format, the result is the table ``raw_rows`` with a 1-based ``row_number`` (the
+data-row number in the file) and one VARCHAR column per header, named positionally ``c1 .. cN``
+(header names can be anything a user typed; positional names keep the SQL simple and safe),
+plus ``c_overflow`` holding the first surplus field of a CSV row that has more fields than the
+header. Every cell is text: Excel numbers holding whole numbers come out as their digits.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cohortflow.errors import CohortError
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
+DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 256 * 1024
+OVERFLOW_COLUMN = "c_overflow"
+
+
+@dataclass(frozen=True)
+class RawCohort:
+    """A cohort file loaded into ``raw_rows``: its headers and how many data rows it has."""
+
+    headers: list[str]
+    row_count: int
+    source_format: str  # "csv" | "xlsx" | "xls" | "ods"
+    delimiter: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """Positional column names in ``raw_rows``, in header order."""
+        return [f"c{i}" for i in range(1, len(self.headers) + 1)]
+
+    def column_for(self, header: str) -> str:
+        """The positional column holding ``header``."""
+        return f"c{self.headers.index(header) + 1}"
+
+
+def read_cohort(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 200 * 1024**2
+) -> RawCohort:
+    """Load ``path`` into the table ``raw_rows`` of ``conn``; blocking problems raise CohortError.
+
+    Blocking: unsupported type, undecodable or corrupt file, no header, duplicate or empty header
+    names. An empty data section is reported by the caller (the table is still created).
+    """
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(conn, path)
+    if suffix in EXCEL_SUFFIXES:
+        return _read_workbook(conn, path, max_workbook_bytes=max_workbook_bytes)
+    raise CohortError(
+        f"{path.name}: unsupported file type {suffix or '(none)'!r}; "
+        f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        code="unreadable_file",
+    )
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _sniff_text(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise CohortError(f"{path.name}: the file is empty; it needs a header row and data rows",
+                          code="no_data")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CohortError(
+            f"{path.name}: the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8) and drop it again",
+            code="unreadable_file",
+        )
+    if b"\x00" in head:
+        raise CohortError(
+            f"{path.name}: the file contains NUL bytes, so it is binary, not CSV text; "
+            "export the data as CSV UTF-8 and drop it again",
+            code="unreadable_file",
+        )
+    text = head.decode("utf-8-sig", errors="strict") if _is_utf8(head) else None
+    if text is None:
+        raise CohortError(
+            f"{path.name}: the file is not UTF-8 text (after removing any BOM); "
+            "save it as CSV UTF-8 and drop it again",
+            code="unreadable_file",
+        )
+    return text
+
+
+def _is_utf8(head: bytes) -> bool:
+    # The sample may end inside a multi-byte character: tolerate up to 3 trailing bytes.
+    for cut in range(4):
+        try:
+            head[: len(head) - cut if cut else None].decode("utf-8-sig")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
+def detect_delimiter(sample: str) -> str:
+    """The delimiter among ``, ; TAB |`` that splits the header and first rows consistently."""
+    lines = [line for line in sample.splitlines()[:50] if line.strip()]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = lines[0] if lines else ""
+        counts = {d: first.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
+    sample = _sniff_text(path)
+    delimiter = detect_delimiter(sample)
+    try:
+        headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    except (StopIteration, csv.Error) as exc:
+        raise CohortError(f"{path.name}: cannot read the header row ({exc})",
+                          code="unreadable_file") from None
+    headers = [h.strip() for h in headers]
+    check_headers(path.name, headers)
+    columns = {f"c{i}": "VARCHAR" for i in range(1, len(headers) + 1)}
+    columns[OVERFLOW_COLUMN] = "VARCHAR"
+    options = dict(path=str(path), columns=columns, delim=delimiter, quote='"')
+    try:
+        conn.execute(_csv_sql(parallel=True), options)
+    except duckdb.Error as first_error:
+        if "parallel" not in str(first_error).lower():
+            raise _unreadable(path, first_error) from None
+        try:
+            conn.execute(_csv_sql(parallel=False), options)
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+    row_count = _number_rows(conn)
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv",
+                     delimiter=delimiter)
+
+
+def _csv_sql(*, parallel: bool) -> str:
+    # The header line is skipped; the table's rowid (insertion order) numbers the data rows.
+    return f"""
+        create or replace table raw_table as
+        select *
+        from read_csv($path, header = false, auto_detect = false, skip = 1,
+                      columns = $columns, delim = $delim, quote = $quote, escape = $quote,
+                      null_padding = true, strict_mode = false,
+                      max_line_size = 64000000, parallel = {str(parallel).lower()})
+    """
+
+
+def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "unicode" in detail.lower() or "utf" in detail.lower():
+        return CohortError(
+            f"{path.name}: the file is not valid UTF-8 text; save it as CSV UTF-8 and drop it "
+            "again", code="unreadable_file")
+    return CohortError(f"{path.name}: the file cannot be read as CSV: {detail}",
+                       code="unreadable_file")
+
+
+def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
+    """Expose ``raw_table`` as ``raw_rows`` with a 1-based ``row_number``; return the count."""
+    conn.execute(
+        "create or replace view raw_rows as select rowid + 1 as row_number, * from raw_table"
+    )
+    result = conn.execute("select count(*) from raw_table").fetchone()
+    return int(result[0]) if result else 0
+
+
+def check_headers(file_name: str, headers: list[str]) -> None:
+    """Blocking: empty or duplicate header names (names each offender and its position)."""
+    if not headers or all(not h for h in headers):
+        raise CohortError(f"{file_name}: the file has no header row", code="no_data")
+    empty = [str(i) for i, h in enumerate(headers, start=1) if not h]
+    if empty:
+        raise CohortError(
+            f"{file_name}: empty header name in column(s) {', '.join(empty)}; "
+            "give every column a name", code="bad_header")
+    seen: dict[str, int] = {}
+    duplicates = []
+    for position, header in enumerate(headers, start=1):
+        if header in seen:
+            duplicates.append(f"{header!r} (columns {seen[header]} and {position})")
+        seen.setdefault(header, position)
+    if duplicates:
+        raise CohortError(
+            f"{file_name}: duplicate header name(s) {', '.join(duplicates)}; "
+            "rename them so each column is unique", code="bad_header")
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def _read_workbook(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int
+) -> RawCohort:
+    from python_calamine import CalamineWorkbook
+
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("xlsx", "xlsm", "ods"):
+        _check_zip(path, max_workbook_bytes)
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        if not workbook.sheet_names:
+            raise CohortError(f"{path.name}: the workbook has no sheets", code="no_data")
+        rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except CohortError:
+        raise
+    except Exception as exc:  # calamine raises several error types for corrupt files
+        raise CohortError(
+            f"{path.name}: the workbook cannot be read ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); check it opens in a spreadsheet and save it again",
+            code="unreadable_file",
+        ) from None
+    rows = _drop_trailing_empty(rows)
+    if not rows:
+        raise CohortError(f"{path.name}: the first sheet is empty", code="no_data")
+    headers = [cell_text(v) or "" for v in rows[0]]
+    while headers and not headers[-1]:
+        headers.pop()  # trailing blank header cells are formatting, not columns
+    headers = [h.strip() for h in headers]
+    check_headers(path.name, headers)
+    width = len(headers)
+    columns: dict[str, list[str | None]] = {f"c{i}": [] for i in range(1, width + 1)}
+    overflow: list[str | None] = []
+    for row in rows[1:]:
+        texts = [cell_text(v) for v in row]
+        for i in range(width):
+            columns[f"c{i + 1}"].append(texts[i] if i < len(texts) else None)
+        extra = [t for t in texts[width:] if t]
+        overflow.append(extra[0] if extra else None)
+    table = pa.table(
+        {
+            **{name: pa.array(values, type=pa.string()) for name, values in columns.items()},
+            OVERFLOW_COLUMN: pa.array(overflow, type=pa.string()),
+        }
+    )
+    conn.register("_workbook_rows", table)
+    conn.execute("create or replace table raw_table as select * from _workbook_rows")
+    conn.unregister("_workbook_rows")
+    return RawCohort(headers=headers, row_count=_number_rows(conn), source_format=suffix)
+
+
+def _check_zip(path: Path, limit: int) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise CohortError(
+            f"{path.name}: not a valid {path.suffix} workbook (the file is not a zip archive; "
+            "was another file renamed?)", code="unreadable_file") from None
+    if expanded > limit:
+        raise CohortError(
+            f"{path.name}: the workbook expands to {expanded / 1024**2:,.0f} MiB, more than the "
+            f"configured limit of {limit / 1024**2:,.0f} MiB (COHORTFLOW_MAX_WORKBOOK_BYTES); "
+            "split it or export it as CSV", code="unreadable_file")
+
+
+def _drop_trailing_empty(rows: list[list[object]]) -> list[list[object]]:
+    end = len(rows)
+    while end and all(cell_text(v) is None for v in rows[end - 1]):
+        end -= 1
+    return rows[:end]
+
+
+def cell_text(value: object) -> str | None:
+    """A spreadsheet cell as the text the user sees: whole numbers as digits, dates as ISO."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e17:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    text = str(value)
+    return text if text != "" else None

@@ -1,0 +1,32 @@
+-- fields: one row per data row with the phone's raw text and every mapped field, formatted.
+-- Blank values are never passed to a formatting macro; a macro returning NULL for a non-blank
+-- value marks a formatting failure (rejected later as format_error:<field>).
+-- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
+create or replace table fields as
+with sourced as (
+    select
+        row_number,
+        {{ phone_column }} as phone_raw,
+        c_overflow as overflow
+        {%- for field in fields %},
+        {{ field.source_sql }} as raw_{{ loop.index }}
+        {%- endfor %}
+    from raw_rows
+)
+select
+    row_number,
+    phone_raw,
+    overflow
+    {%- for field in fields %},
+    raw_{{ loop.index }},
+    {%- if field.format %}
+    case when nullif(trim(raw_{{ loop.index }}), '') is null then raw_{{ loop.index }}
+         else fmt_{{ field.format }}(raw_{{ loop.index }}) end as value_{{ loop.index }},
+    (nullif(trim(raw_{{ loop.index }}), '') is not null
+        and fmt_{{ field.format }}(raw_{{ loop.index }}) is null) as format_failed_{{ loop.index }}
+    {%- else %}
+    raw_{{ loop.index }} as value_{{ loop.index }},
+    false as format_failed_{{ loop.index }}
+    {%- endif %}
+    {%- endfor %}
+from sourced

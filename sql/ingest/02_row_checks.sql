@@ -1,0 +1,27 @@
+-- checked: every row with its E.164 number, region and the row-level reasons found so far
+-- (invalid phone, malformed row, missing required field, formatting failure, do-not-contact).
+-- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
+-- dnc_numbers(e164) holds the campaign's do-not-contact list.
+create or replace table checked as
+select
+    fields.*,
+    phone_lookup.e164,
+    phone_lookup.region,
+    list_filter([
+        case when phone_lookup.e164 is null
+             then 'invalid_phone: ' || coalesce(phone_lookup.error, 'phone number is empty') end,
+        case when fields.overflow is not null
+             then 'malformed_row: the row has more fields than the header' end,
+        {%- for field in fields if field.required %}
+        case when nullif(trim(raw_{{ field.index }}), '') is null
+             then {{ ("missing_required:" ~ field.name ~ ": required value is empty") | literal }} end,
+        {%- endfor %}
+        {%- for field in fields if field.format %}
+        case when format_failed_{{ field.index }}
+             then {{ ("format_error:" ~ field.name ~ ": " ~ field.format ~ " cannot format this value") | literal }} end,
+        {%- endfor %}
+        case when phone_lookup.e164 in (select e164 from dnc_numbers)
+             then 'do_not_contact: the number is on the do-not-contact list' end
+    ], lambda reason: reason is not null) as reasons
+from fields
+left join phone_lookup on phone_lookup.raw = fields.phone_raw

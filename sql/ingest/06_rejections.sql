@@ -1,0 +1,15 @@
+-- rejections: one row per rejected data row for the catalog: its number, reasons, the code of
+-- the first reason, and the original values as a JSON object keyed by header.
+select
+    final.row_number,
+    array_to_string(final.reasons, '; ') as rejected_reason,
+    split_part(final.reasons[1], ': ', 1) as reason_code,
+    json_object(
+        {%- for column in columns %}
+        {{ column.header | literal }}, raw_rows.{{ column.source }}{{ "," if not loop.last }}
+        {%- endfor %}
+    )::varchar as record
+from raw_rows
+join final using (row_number)
+where len(final.reasons) > 0
+order by row_number
