@@ -14,6 +14,7 @@ COMMANDS = (
     ("cohortflow.commands.ingest", "process"),
     ("cohortflow.commands.ingest", "validate"),
     ("cohortflow.commands.ingest", "ingest"),
+    ("cohortflow.commands.ingest", "cohorts"),
     ("cohortflow.commands.dispatch", "dispatch"),
     ("cohortflow.commands.dispatch", "plan"),
     ("cohortflow.commands.dispatch", "campaign"),

@@ -200,3 +200,40 @@ def report_table(results: list[dict[str, Any]]) -> str:
             lines.append(f"{r['name']}: {r['cohort_dir']}/{{recipients.parquet,rejected.csv,"
                          f"summary.json}}")
     return "\n".join(lines)
+
+
+@click.command()
+@click.option("--warehouse", type=click.Path(file_okay=False, path_type=Path),
+              help="Warehouse folder (default: COHORTFLOW_WAREHOUSE).")
+@click.option("--campaign-id", help="Only this campaign's cohorts.")
+@_JSON
+def cohorts(warehouse: Path | None, campaign_id: str | None, as_json: bool) -> None:
+    """List the cohorts in the catalog: file, status, counts and where the outputs are.
+
+    \b
+    Example:
+      cohortflow cohorts --warehouse warehouse --campaign-id loans
+    """
+    from cohortflow import catalog
+    from cohortflow.settings import get_settings
+
+    folder = warehouse or Path(get_settings().warehouse)
+    try:
+        conn = catalog.reader(folder)
+    except CohortflowError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(EXIT_FAILED)
+    with conn:
+        rows = conn.execute(
+            "select campaign_id, name, status, total_records, valid_records, rejected_records, "
+            "error, artefacts, cohort_id from cohorts "
+            "where $campaign is null or campaign_id = $campaign order by created_at, name",
+            {"campaign": campaign_id},
+        ).fetchall()
+    keys = ("campaign_id", "name", "status", "total_records", "valid_records",
+            "rejected_records", "error", "cohort_dir", "cohort_id")
+    results = [dict(zip(keys, row, strict=True)) for row in rows]
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        click.echo(report_table(results))
