@@ -35,10 +35,18 @@ RECIPIENTS = Asset(name="cohortflow_recipients", uri="cohortflow://recipients")
     tags=["cohortflow", "ingest"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     params={
-        "file": Param(None, type=["null", "string"], title="File",
-                      description="Only this landing file (name or path); empty = all new."),
-        "campaign_id": Param(None, type=["null", "string"], title="Campaign",
-                             description="Only this campaign's landing folder."),
+        "file": Param(
+            None,
+            type=["null", "string"],
+            title="File",
+            description="Only this landing file (name or path); empty = all new.",
+        ),
+        "campaign_id": Param(
+            None,
+            type=["null", "string"],
+            title="Campaign",
+            description="Only this campaign's landing folder.",
+        ),
     },
 )
 def cohort_ingest() -> None:
@@ -49,8 +57,9 @@ def cohort_ingest() -> None:
         from cohortflow.pipeline import find_new_files
 
         params = params or {}
-        return find_new_files(campaign_id=params.get("campaign_id") or None,
-                              file=params.get("file") or None)
+        return find_new_files(
+            campaign_id=params.get("campaign_id") or None, file=params.get("file") or None
+        )
 
     @task(map_index_template="{{ task.op_kwargs['item']['name'] }}")
     def process(item: dict[str, Any]) -> dict[str, Any]:

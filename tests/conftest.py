@@ -30,6 +30,7 @@ def airflow_db() -> Path:
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
     for pool in ("warehouse_writer",):
-        subprocess.run([airflow, "pools", "set", pool, "1", "cohortflow"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [airflow, "pools", "set", pool, "1", "cohortflow"], check=True, capture_output=True
+        )
     return _AIRFLOW_HOME

@@ -22,7 +22,9 @@ WRITER_POOL = "warehouse_writer"
 
 
 @contextlib.contextmanager
-def writer(warehouse: Path, *, timeout_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def writer(
+    warehouse: Path, *, timeout_seconds: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog for writing, holding an exclusive lock for the whole block.
 
     Everything done inside the block is one transaction: it commits when the block ends and

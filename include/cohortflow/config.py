@@ -405,9 +405,7 @@ class CampaignConfig(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME_PATTERN.match(value):
-            raise ValueError(
-                "at most 50 characters: letters, digits, hyphen, underscore and space"
-            )
+            raise ValueError("at most 50 characters: letters, digits, hyphen, underscore and space")
         return value
 
     @field_validator("default_region")
@@ -440,7 +438,9 @@ class CampaignConfig(_Strict):
         try:
             parsed = isodate.parse_duration(value)
         except (isodate.ISO8601Error, ValueError):
-            raise ValueError(f"expected an ISO-8601 duration such as PT15M or P3D, got {value!r}")
+            raise ValueError(
+                f"expected an ISO-8601 duration such as PT15M or P3D, got {value!r}"
+            ) from None
         if isinstance(parsed, dt.timedelta) and parsed < dt.timedelta(0):
             raise ValueError("a delay cannot be negative")
         return value

@@ -25,7 +25,8 @@ def load_dnc_numbers(path: Path, region: str) -> pa.Array:
     try:
         first = path.open(encoding="utf-8-sig", errors="replace").readline().strip()
         has_header = not any(ch.isdigit() for ch in first) or any(
-            first.split(",")[0].strip().strip('"') == name for name in PHONE_HEADERS)
+            first.split(",")[0].strip().strip('"') == name for name in PHONE_HEADERS
+        )
         table = conn.sql(
             "select * from read_csv($path, all_varchar = true, header = $header, "
             "null_padding = true, strict_mode = false)",

@@ -9,7 +9,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -152,7 +151,9 @@ def _run(
     sql_dir = request.sql_dir or Path(get_settings().sql_dir)
     region = (request.region or campaign.default_region).upper()
     with timer.step("read"):
-        raw = read_cohort(conn, request.source, max_workbook_bytes=get_settings().max_workbook_bytes)
+        raw = read_cohort(
+            conn, request.source, max_workbook_bytes=get_settings().max_workbook_bytes
+        )
     summary.headers = raw.headers
     mapping = request.mapping or campaign.mapping
     if mapping is None:
@@ -160,8 +161,11 @@ def _run(
         mapping = infer_mapping(raw.headers, declared)
     summary.mapping = mapping.to_json()
     summary.mapping_inferred = mapping.inferred
-    summary.mapping_source = "inferred from headers" if mapping.inferred else (
-        request.mapping_source or ("campaign config" if campaign.mapping else None))
+    summary.mapping_source = (
+        "inferred from headers"
+        if mapping.inferred
+        else (request.mapping_source or ("campaign config" if campaign.mapping else None))
+    )
     with timer.step("blocking_checks"):
         fields = _output_fields(raw, mapping, campaign)
         formatters.load_macros(conn, sql_dir)
@@ -169,7 +173,8 @@ def _run(
         message, layout = _compile_templates(campaign, fields)
         if raw.row_count == 0:
             raise CohortError(
-                f"{request.source.name}: the file has a header but no data rows", code="no_data")
+                f"{request.source.name}: the file has a header but no data rows", code="no_data"
+            )
     summary.total_records = raw.row_count
     params = _field_params(mapping, fields)
     with timer.step("phones"):
@@ -179,8 +184,10 @@ def _run(
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
     with timer.step("row_checks"):
-        context = {"phone_column": raw.column_for(mapping.phone_number.column_name or ""),
-                   "fields": fields}
+        context = {
+            "phone_column": raw.column_for(mapping.phone_number.column_name or ""),
+            "fields": fields,
+        }
         conn.execute(render_sql(sql_dir, "ingest/01_fields.sql", **context), params)
         conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context))
     with timer.step("render"):
@@ -188,8 +195,16 @@ def _run(
     with timer.step("dedupe"):
         conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql"))
     with timer.step("write"):
-        _write_outputs(conn, raw, fields, sql_dir, out_dir, summary,
-                       has_message=message is not None, has_payload=layout is not None)
+        _write_outputs(
+            conn,
+            raw,
+            fields,
+            sql_dir,
+            out_dir,
+            summary,
+            has_message=message is not None,
+            has_payload=layout is not None,
+        )
 
 
 def _output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
@@ -216,7 +231,8 @@ def _output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -
                 code="undeclared_variable",
             )
         unmapped = sorted(
-            name for name, spec in campaign.variables.items()
+            name
+            for name, spec in campaign.variables.items()
             if spec.required and name not in mapping.app_variables
         )
         if unmapped:
@@ -228,7 +244,8 @@ def _output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -
     fields = []
     for index, (name, source) in enumerate(mapping.output_fields().items(), start=1):
         source_sql = (
-            raw.column_for(source.column_name) if source.column_name is not None
+            raw.column_for(source.column_name)
+            if source.column_name is not None
             else f"$value_{index}::varchar"
         )
         fields.append(OutputField(index, name, source_sql, source.format, source.required))
@@ -239,7 +256,8 @@ def _field_params(mapping: Mapping, fields: list[OutputField]) -> dict[str, Any]
     sources = list(mapping.output_fields().values())
     return {
         f"value_{f.index}": sources[f.index - 1].value
-        for f in fields if sources[f.index - 1].value is not None
+        for f in fields
+        if sources[f.index - 1].value is not None
     }
 
 
@@ -266,12 +284,14 @@ def _phone_lookup(
     ).to_arrow_table()
     values = distinct.column("raw").combine_chunks()
     results = phones.normalize_phones(values, region)
-    lookup = pa.table({
-        "raw": values,
-        "e164": results.column("e164"),
-        "region": results.column("region"),
-        "error": results.column("error"),
-    })
+    lookup = pa.table(
+        {
+            "raw": values,
+            "e164": results.column("e164"),
+            "region": results.column("region"),
+            "error": results.column("error"),
+        }
+    )
     conn.register("phone_lookup", lookup)
 
 
@@ -282,12 +302,14 @@ def _render(
     layout: templating.LayoutTemplate | None,
 ) -> None:
     """Render the message and layout for rows that passed every check so far."""
-    empty = pa.table({
-        "row_number": pa.array([], pa.int64()),
-        "message": pa.array([], pa.string()),
-        "payload": pa.array([], pa.string()),
-        "render_error": pa.array([], pa.string()),
-    })
+    empty = pa.table(
+        {
+            "row_number": pa.array([], pa.int64()),
+            "message": pa.array([], pa.string()),
+            "payload": pa.array([], pa.string()),
+            "render_error": pa.array([], pa.string()),
+        }
+    )
     if message is None and layout is None:
         conn.register("rendered", empty)
         return
@@ -313,12 +335,17 @@ def _render(
     if layout is not None:
         payloads, layout_errors = templating.render_rows(layout, context_columns)
         errors = [a or (b and f"layout: {b}") for a, b in zip(errors, layout_errors, strict=True)]
-    conn.register("rendered", pa.table({
-        "row_number": candidates.column("row_number"),
-        "message": pa.array(messages, pa.string()),
-        "payload": pa.array(payloads, pa.string()),
-        "render_error": pa.array(errors, pa.string()),
-    }))
+    conn.register(
+        "rendered",
+        pa.table(
+            {
+                "row_number": candidates.column("row_number"),
+                "message": pa.array(messages, pa.string()),
+                "payload": pa.array(payloads, pa.string()),
+                "render_error": pa.array(errors, pa.string()),
+            }
+        ),
+    )
 
 
 def _write_outputs(
@@ -336,16 +363,22 @@ def _write_outputs(
         {"source": source, "header": csv_safe(header)}
         for source, header in zip(raw.columns, raw.headers, strict=True)
     ]
-    recipients = conn.sql(render_sql(
-        sql_dir, "ingest/04_recipients.sql", fields=fields,
-        has_message=has_message, has_payload=has_payload,
-    )).to_arrow_table()
+    recipients = conn.sql(
+        render_sql(
+            sql_dir,
+            "ingest/04_recipients.sql",
+            fields=fields,
+            has_message=has_message,
+            has_payload=has_payload,
+        )
+    ).to_arrow_table()
     rejections = conn.sql(
         render_sql(sql_dir, "ingest/06_rejections.sql", columns=columns)
     ).to_arrow_table()
     contracts.validate_recipients(recipients.to_pandas())
-    contracts.validate_rejections(rejections.select(["row_number", "rejected_reason",
-                                                     "reason_code"]).to_pandas())
+    contracts.validate_rejections(
+        rejections.select(["row_number", "rejected_reason", "reason_code"]).to_pandas()
+    )
     _write_parquet(recipients, out_dir / RECIPIENTS_FILE)
     _write_parquet(rejections, out_dir / REJECTIONS_FILE)
     rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
@@ -353,7 +386,7 @@ def _write_outputs(
     conn.execute(
         f"copy ({rejected_sql}) to '{_sql_path(rejected_tmp)}' (header, delimiter ',', quote '\"')"
     )
-    os.replace(rejected_tmp, out_dir / REJECTED_FILE)
+    rejected_tmp.replace(out_dir / REJECTED_FILE)
     summary.valid_records = recipients.num_rows
     summary.rejected_records = rejections.num_rows
     codes = rejections.column("reason_code").to_pylist()
@@ -368,7 +401,7 @@ def _write_outputs(
 def _write_parquet(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _sql_path(path: Path) -> str:

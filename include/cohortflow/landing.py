@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -123,14 +122,16 @@ def discover(
                 continue
             sha = sha256_of(entry)
             mapping = folder / (entry.name.rsplit(".", 1)[0] + MAPPING_SUFFIX)
-            found.append(LandingFile(
-                uri=str(entry),
-                campaign_id=folder.name,
-                name=entry.name,
-                sha256=sha,
-                cohort_id=cohort_id_for(folder.name, sha),
-                mapping_uri=str(mapping) if mapping.is_file() else None,
-            ))
+            found.append(
+                LandingFile(
+                    uri=str(entry),
+                    campaign_id=folder.name,
+                    name=entry.name,
+                    sha256=sha,
+                    cohort_id=cohort_id_for(folder.name, sha),
+                    mapping_uri=str(mapping) if mapping.is_file() else None,
+                )
+            )
     return found
 
 
@@ -203,8 +204,11 @@ def archive_file(root: Any, file: LandingFile, outcome: str, summary: dict[str, 
         handle.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     _move(source, target)
     if file.mapping_uri is not None:
-        mapping = make_path(file.mapping_uri) if isinstance(root, Path) else (
-            root / file.campaign_id / file.mapping_uri.rsplit("/", 1)[-1])
+        mapping = (
+            make_path(file.mapping_uri)
+            if isinstance(root, Path)
+            else (root / file.campaign_id / file.mapping_uri.rsplit("/", 1)[-1])
+        )
         if mapping.is_file():
             _move(mapping, target_dir / f"{base}{MAPPING_SUFFIX}")
     return str(target)
@@ -220,7 +224,7 @@ def _mkdir(path: Any) -> None:
 def _move(source: Any, target: Any) -> None:
     if isinstance(source, Path) and isinstance(target, Path):
         if source.exists():
-            os.replace(source, target)
+            source.replace(target)
         return
     if not source.exists():
         return

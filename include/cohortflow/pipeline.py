@@ -103,8 +103,13 @@ def _config_failure(file: LandingFile, out_dir: Path, error: ConfigError) -> Coh
 
     now = _utcnow()
     summary = CohortSummary(
-        cohort_id=file.cohort_id, campaign_id=file.campaign_id, name=file.name,
-        source=file.uri, sha256=file.sha256, created_at=now, updated_at=now,
+        cohort_id=file.cohort_id,
+        campaign_id=file.campaign_id,
+        name=file.name,
+        source=file.uri,
+        sha256=file.sha256,
+        created_at=now,
+        updated_at=now,
     )
     summary.fail(error.code, error.message)
     write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
@@ -112,7 +117,9 @@ def _config_failure(file: LandingFile, out_dir: Path, error: ConfigError) -> Coh
     return summary
 
 
-def publish(results: list[dict[str, Any]], settings: Settings | None = None) -> list[dict[str, Any]]:
+def publish(
+    results: list[dict[str, Any]], settings: Settings | None = None
+) -> list[dict[str, Any]]:
     """Register processed cohorts in the catalog, then ledger and archive their files.
 
     Order matters for crash safety: catalog (one transaction) → ledger → move. A crash in
@@ -127,11 +134,17 @@ def publish(results: list[dict[str, Any]], settings: Settings | None = None) -> 
     for result in results:
         file = LandingFile.from_xcom(_file_fields(result))
         outcome = _outcome(result["status"])
-        records.append(FileRecord(
-            source=file.uri, sha256=file.sha256, campaign_id=file.campaign_id,
-            cohort_id=file.cohort_id, outcome=outcome, duplicate_of=result.get("duplicate_of"),
-            moved_to=str(archive_target(root, file, outcome)),
-        ))
+        records.append(
+            FileRecord(
+                source=file.uri,
+                sha256=file.sha256,
+                campaign_id=file.campaign_id,
+                cohort_id=file.cohort_id,
+                outcome=outcome,
+                duplicate_of=result.get("duplicate_of"),
+                moved_to=str(archive_target(root, file, outcome)),
+            )
+        )
     register_cohorts(warehouse, cohorts, records, sql_dir=Path(settings.sql_dir))
     published = []
     for result, record in zip(results, records, strict=True):
@@ -146,9 +159,13 @@ def publish(results: list[dict[str, Any]], settings: Settings | None = None) -> 
 
 def _summary_for(result: dict[str, Any]) -> dict[str, Any]:
     if result["status"] == "duplicate":
-        return {"status": "duplicate", "duplicate_of": result["duplicate_of"],
-                "cohort_id": result["cohort_id"], "source": result["uri"],
-                "note": "same content as an earlier file; not processed again"}
+        return {
+            "status": "duplicate",
+            "duplicate_of": result["duplicate_of"],
+            "cohort_id": result["cohort_id"],
+            "source": result["uri"],
+            "note": "same content as an earlier file; not processed again",
+        }
     summary_path = Path(result["cohort_dir"]) / "summary.json"
     return CohortSummary.read(summary_path).to_json()
 

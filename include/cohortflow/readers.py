@@ -15,6 +15,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -75,11 +76,13 @@ def _sniff_text(path: Path) -> str:
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if not head.strip():
-        raise CohortError(f"{path.name}: the file is empty; it needs a header row and data rows",
-                          code="no_data")
+        raise CohortError(
+            f"{path.name}: the file is empty; it needs a header row and data rows", code="no_data"
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CohortError(
-            f"{path.name}: the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8) and drop it again",
+            f"{path.name}: the file is UTF-16 encoded; save it as UTF-8 (CSV UTF-8) and drop it "
+            "again",
             code="unreadable_file",
         )
     if b"\x00" in head:
@@ -88,7 +91,7 @@ def _sniff_text(path: Path) -> str:
             "export the data as CSV UTF-8 and drop it again",
             code="unreadable_file",
         )
-    text = head.decode("utf-8-sig", errors="strict") if _is_utf8(head) else None
+    text = _decode_sample(head, truncated=len(head) == _SNIFF_BYTES)
     if text is None:
         raise CohortError(
             f"{path.name}: the file is not UTF-8 text (after removing any BOM); "
@@ -98,15 +101,18 @@ def _sniff_text(path: Path) -> str:
     return text
 
 
-def _is_utf8(head: bytes) -> bool:
-    # The sample may end inside a multi-byte character: tolerate up to 3 trailing bytes.
-    for cut in range(4):
+def _decode_sample(head: bytes, *, truncated: bool) -> str | None:
+    """The sample as text, or None when it is not UTF-8 (after removing any BOM).
+
+    A truncated sample may end inside a multi-byte character: only then are up to 3 trailing
+    bytes tolerated (and dropped). At the real end of the file every byte must decode.
+    """
+    for cut in range(4 if truncated else 1):
         try:
-            head[: len(head) - cut if cut else None].decode("utf-8-sig")
-            return True
+            return head[: len(head) - cut].decode("utf-8-sig")
         except UnicodeDecodeError:
             continue
-    return False
+    return None
 
 
 def detect_delimiter(sample: str) -> str:
@@ -127,8 +133,9 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
     try:
         headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
-        raise CohortError(f"{path.name}: cannot read the header row ({exc})",
-                          code="unreadable_file") from None
+        raise CohortError(
+            f"{path.name}: cannot read the header row ({exc})", code="unreadable_file"
+        ) from None
     headers = [h.strip() for h in headers]
     check_headers(path.name, headers)
     columns = {f"c{i}": "VARCHAR" for i in range(1, len(headers) + 1)}
@@ -144,8 +151,7 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         except duckdb.Error as exc:
             raise _unreadable(path, exc) from None
     row_count = _number_rows(conn)
-    return RawCohort(headers=headers, row_count=row_count, source_format="csv",
-                     delimiter=delimiter)
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter)
 
 
 def _csv_sql(*, parallel: bool) -> str:
@@ -162,12 +168,16 @@ def _csv_sql(*, parallel: bool) -> str:
 
 def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if "unicode" in detail.lower() or "utf" in detail.lower():
+    # DuckDB puts the encoding problem after the first line ("CSV Error on Line: N").
+    if "invalid unicode" in str(error).lower() or "utf" in detail.lower():
         return CohortError(
             f"{path.name}: the file is not valid UTF-8 text; save it as CSV UTF-8 and drop it "
-            "again", code="unreadable_file")
-    return CohortError(f"{path.name}: the file cannot be read as CSV: {detail}",
-                       code="unreadable_file")
+            "again",
+            code="unreadable_file",
+        )
+    return CohortError(
+        f"{path.name}: the file cannot be read as CSV: {detail}", code="unreadable_file"
+    )
 
 
 def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
@@ -175,7 +185,8 @@ def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     conn.execute(
         "create or replace view raw_rows as select rowid + 1 as row_number, * from raw_table"
     )
-    result = conn.execute("select count(*) from raw_table").fetchone()
+    # fetchall, not fetchone: a half-consumed result would block the connection's next query.
+    result = conn.execute("select count(*) from raw_table").fetchall()[0]
     return int(result[0]) if result else 0
 
 
@@ -187,7 +198,9 @@ def check_headers(file_name: str, headers: list[str]) -> None:
     if empty:
         raise CohortError(
             f"{file_name}: empty header name in column(s) {', '.join(empty)}; "
-            "give every column a name", code="bad_header")
+            "give every column a name",
+            code="bad_header",
+        )
     seen: dict[str, int] = {}
     duplicates = []
     for position, header in enumerate(headers, start=1):
@@ -197,7 +210,9 @@ def check_headers(file_name: str, headers: list[str]) -> None:
     if duplicates:
         raise CohortError(
             f"{file_name}: duplicate header name(s) {', '.join(duplicates)}; "
-            "rename them so each column is unique", code="bad_header")
+            "rename them so each column is unique",
+            code="bad_header",
+        )
 
 
 # --------------------------------------------------------------------------- Excel
@@ -260,15 +275,19 @@ def _check_zip(path: Path, limit: int) -> None:
     except (zipfile.BadZipFile, OSError):
         raise CohortError(
             f"{path.name}: not a valid {path.suffix} workbook (the file is not a zip archive; "
-            "was another file renamed?)", code="unreadable_file") from None
+            "was another file renamed?)",
+            code="unreadable_file",
+        ) from None
     if expanded > limit:
         raise CohortError(
             f"{path.name}: the workbook expands to {expanded / 1024**2:,.0f} MiB, more than the "
             f"configured limit of {limit / 1024**2:,.0f} MiB (COHORTFLOW_MAX_WORKBOOK_BYTES); "
-            "split it or export it as CSV", code="unreadable_file")
+            "split it or export it as CSV",
+            code="unreadable_file",
+        )
 
 
-def _drop_trailing_empty(rows: list[list[object]]) -> list[list[object]]:
+def _drop_trailing_empty(rows: list[list[Any]]) -> list[list[Any]]:
     end = len(rows)
     while end and all(cell_text(v) is None for v in rows[end - 1]):
         end -= 1

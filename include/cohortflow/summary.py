@@ -63,4 +63,4 @@ def write_json_atomic(path: Path, data: Any) -> None:
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)

@@ -20,8 +20,14 @@ from cohortflow.settings import get_settings
 from cohortflow.sqlfiles import execute_script, render_sql
 from cohortflow.summary import CohortSummary
 
-FIXED_RECIPIENT_COLUMNS = ("row_number", "phone_number", "region", "user_identifier",
-                           "message", "payload")
+FIXED_RECIPIENT_COLUMNS = (
+    "row_number",
+    "phone_number",
+    "region",
+    "user_identifier",
+    "message",
+    "payload",
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,13 @@ def register_cohorts(
         for cohort_dir in cohort_dirs:
             summaries.append(_register_one(conn, cohort_dir, sql_dir))
         for record in files:
-            execute_script(conn, render_sql(sql_dir, "catalog/04_record_file.sql"),
-                           record.__dict__)
+            execute_script(conn, render_sql(sql_dir, "catalog/04_record_file.sql"), record.__dict__)
     return summaries
 
 
-def _register_one(conn: duckdb.DuckDBPyConnection, cohort_dir: Path, sql_dir: Path) -> CohortSummary:
+def _register_one(
+    conn: duckdb.DuckDBPyConnection, cohort_dir: Path, sql_dir: Path
+) -> CohortSummary:
     summary = CohortSummary.read(cohort_dir / SUMMARY_FILE)
     params = summary.to_json()
     params["rejected_reasons"] = json.dumps(summary.rejected_reasons)
@@ -76,7 +83,8 @@ def _register_one(conn: duckdb.DuckDBPyConnection, cohort_dir: Path, sql_dir: Pa
     names = pq.read_schema(recipients_path).names
     conn.execute(
         render_sql(
-            sql_dir, "catalog/02_insert_recipients.sql",
+            sql_dir,
+            "catalog/02_insert_recipients.sql",
             variables=[n for n in names if n not in FIXED_RECIPIENT_COLUMNS],
             has_identifier="user_identifier" in names,
             has_message="message" in names,
@@ -84,6 +92,8 @@ def _register_one(conn: duckdb.DuckDBPyConnection, cohort_dir: Path, sql_dir: Pa
         ),
         {**keys, "path": str(recipients_path)},
     )
-    conn.execute(render_sql(sql_dir, "catalog/03_insert_rejections.sql"),
-                 {**keys, "path": str(cohort_dir / REJECTIONS_FILE)})
+    conn.execute(
+        render_sql(sql_dir, "catalog/03_insert_rejections.sql"),
+        {**keys, "path": str(cohort_dir / REJECTIONS_FILE)},
+    )
     return summary

@@ -46,8 +46,7 @@ def _catalog(area: Path) -> duckdb.DuckDBPyConnection:
 def test_dag_publishes_every_landing_file_once(area: Path) -> None:
     assert _run_dag() == "success"
     with _catalog(area) as conn:
-        cohorts = dict(conn.execute(
-            "select name, status from cohorts order by name").fetchall())
+        cohorts = dict(conn.execute("select name, status from cohorts order by name").fetchall())
         recipients = conn.execute("select count(*) from recipients").fetchone()
         rejections = conn.execute("select count(*) from rejections").fetchone()
     assert cohorts == {
@@ -69,7 +68,8 @@ def test_redropped_file_is_recorded_as_duplicate_and_not_processed_again(area: P
     assert _run_dag() == "success"
     with _catalog(area) as conn:
         cohort_count = conn.execute(
-            "select count(*) from cohorts where campaign_id = 'loans'").fetchone()
+            "select count(*) from cohorts where campaign_id = 'loans'"
+        ).fetchone()
         outcome = conn.execute(
             "select outcome, duplicate_of from files where source like '%june_copy.csv'"
         ).fetchone()

@@ -15,9 +15,7 @@ from cohortflow.errors import CohortflowError
 EXIT_FAILED = 2
 
 
-def _load_inputs(
-    file: Path, mapping: Path | None, campaign: Path | None
-) -> tuple[Any, Any]:
+def _load_inputs(file: Path, mapping: Path | None, campaign: Path | None) -> tuple[Any, Any]:
     from cohortflow.config import default_campaign, load_campaign, load_mapping
 
     campaign_config = load_campaign(campaign) if campaign else default_campaign("adhoc")
@@ -32,30 +30,46 @@ def _load_inputs(
 
 
 def _run_process(
-    file: Path, mapping: Path | None, campaign: Path | None, region: str | None,
-    dnc: Path | None, out: Path,
+    file: Path,
+    mapping: Path | None,
+    campaign: Path | None,
+    region: str | None,
+    dnc: Path | None,
+    out: Path,
 ) -> Any:
     from cohortflow.ingest import CohortRequest, process_cohort
 
     campaign_config, mapping_model = _load_inputs(file, mapping, campaign)
     request = CohortRequest(
-        source=file, campaign=campaign_config, mapping=mapping_model,
-        mapping_source=str(mapping) if mapping else None, region=region, dnc=dnc,
+        source=file,
+        campaign=campaign_config,
+        mapping=mapping_model,
+        mapping_source=str(mapping) if mapping else None,
+        region=region,
+        dnc=dnc,
         source_uri=str(file),
     )
     return process_cohort(request, out)
 
 
 _FILE = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-_MAPPING = click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Mapping JSON (Sarvam transformation config). Default: "
-                             "<file>.mapping.json beside the file, the campaign's, or inferred.")
-_CAMPAIGN = click.option("--campaign", type=click.Path(exists=True, dir_okay=False,
-                                                       path_type=Path),
-                         help="Campaign YAML (variables, template, layout, DNC, region).")
+_MAPPING = click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Mapping JSON (Sarvam transformation config). Default: "
+    "<file>.mapping.json beside the file, the campaign's, or inferred.",
+)
+_CAMPAIGN = click.option(
+    "--campaign",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Campaign YAML (variables, template, layout, DNC, region).",
+)
 _REGION = click.option("--region", help="Default phone region (ISO code); overrides the campaign.")
-_DNC = click.option("--dnc", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                    help="Do-not-contact CSV; overrides the campaign's list.")
+_DNC = click.option(
+    "--dnc",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Do-not-contact CSV; overrides the campaign's list.",
+)
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
 
@@ -64,15 +78,19 @@ def _print_summary(summary: Any, out: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
         return
     click.echo(f"cohort {summary.cohort_id}  {summary.name}  status={summary.status}")
-    click.echo(f"  total={summary.total_records}  valid={summary.valid_records}  "
-               f"rejected={summary.rejected_records}")
+    click.echo(
+        f"  total={summary.total_records}  valid={summary.valid_records}  "
+        f"rejected={summary.rejected_records}"
+    )
     for code, count in summary.rejected_reasons.items():
         click.echo(f"    {code}: {count}")
     if summary.mapping_inferred:
         click.echo(f"  mapping inferred from headers: {json.dumps(summary.mapping)}")
     if out is not None and summary.status == "completed":
-        click.echo(f"  outputs: {out / 'summary.json'}, {out / 'recipients.parquet'}, "
-                   f"{out / 'rejected.csv'}")
+        click.echo(
+            f"  outputs: {out / 'summary.json'}, {out / 'recipients.parquet'}, "
+            f"{out / 'rejected.csv'}"
+        )
 
 
 @click.command()
@@ -81,11 +99,22 @@ def _print_summary(summary: Any, out: Path | None, as_json: bool) -> None:
 @_CAMPAIGN
 @_REGION
 @_DNC
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for summary.json, recipients.parquet and rejected.csv.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for summary.json, recipients.parquet and rejected.csv.",
+)
 @_JSON
-def process(file: Path, mapping: Path | None, campaign: Path | None, region: str | None,
-            dnc: Path | None, out: Path, as_json: bool) -> None:
+def process(
+    file: Path,
+    mapping: Path | None,
+    campaign: Path | None,
+    region: str | None,
+    dnc: Path | None,
+    out: Path,
+    as_json: bool,
+) -> None:
     """Validate FILE and write summary.json, recipients.parquet and rejected.csv into --out.
 
     Exits 0 when the cohort completed (rejected rows included), 2 when it failed (the error
@@ -116,8 +145,15 @@ def process(file: Path, mapping: Path | None, campaign: Path | None, region: str
 @_DNC
 @click.option("--rows", default=5, show_default=True, help="How many rejected rows to show.")
 @_JSON
-def validate(file: Path, mapping: Path | None, campaign: Path | None, region: str | None,
-             dnc: Path | None, rows: int, as_json: bool) -> None:
+def validate(
+    file: Path,
+    mapping: Path | None,
+    campaign: Path | None,
+    region: str | None,
+    dnc: Path | None,
+    rows: int,
+    as_json: bool,
+) -> None:
     """Preview FILE as a cohort without writing anything: counts, first rejections, messages.
 
     \b
@@ -138,7 +174,8 @@ def validate(file: Path, mapping: Path | None, campaign: Path | None, region: st
         preview: dict[str, Any] = {"summary": summary.to_json(), "rejected": [], "messages": []}
         if summary.status == "completed":
             with (out / "rejected.csv").open(encoding="utf-8", newline="") as handle:
-                preview["rejected"] = [row for _, row in zip(range(rows), csv.DictReader(handle))]
+                reader = csv.DictReader(handle)
+                preview["rejected"] = [row for _, row in zip(range(rows), reader, strict=False)]
             table = pq.read_table(out / "recipients.parquet")
             if "message" in table.column_names:
                 preview["messages"] = table.column("message").to_pylist()[:3]
@@ -197,14 +234,18 @@ def report_table(results: list[dict[str, Any]]) -> str:
         elif r["status"] == "failed":
             lines.append(f"{r['name']}: FAILED: {r.get('error')}")
         else:
-            lines.append(f"{r['name']}: {r['cohort_dir']}/{{recipients.parquet,rejected.csv,"
-                         f"summary.json}}")
+            lines.append(
+                f"{r['name']}: {r['cohort_dir']}/{{recipients.parquet,rejected.csv,summary.json}}"
+            )
     return "\n".join(lines)
 
 
 @click.command()
-@click.option("--warehouse", type=click.Path(file_okay=False, path_type=Path),
-              help="Warehouse folder (default: COHORTFLOW_WAREHOUSE).")
+@click.option(
+    "--warehouse",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Warehouse folder (default: COHORTFLOW_WAREHOUSE).",
+)
 @click.option("--campaign-id", help="Only this campaign's cohorts.")
 @_JSON
 def cohorts(warehouse: Path | None, campaign_id: str | None, as_json: bool) -> None:
@@ -230,8 +271,17 @@ def cohorts(warehouse: Path | None, campaign_id: str | None, as_json: bool) -> N
             "where $campaign is null or campaign_id = $campaign order by created_at, name",
             {"campaign": campaign_id},
         ).fetchall()
-    keys = ("campaign_id", "name", "status", "total_records", "valid_records",
-            "rejected_records", "error", "cohort_dir", "cohort_id")
+    keys = (
+        "campaign_id",
+        "name",
+        "status",
+        "total_records",
+        "valid_records",
+        "rejected_records",
+        "error",
+        "cohort_dir",
+        "cohort_id",
+    )
     results = [dict(zip(keys, row, strict=True)) for row in rows]
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
