@@ -67,3 +67,4 @@ class SubmitResult:
     response: dict[str, Any] = field(default_factory=dict)  # body, secrets removed
     error: str | None = None  # provider message when not ok
     attempts: int = 1  # HTTP attempts made
+    retryable: bool = False  # transient failure (retries ran out): submit again later, same key
