@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint typecheck check clean
+.PHONY: install demo test lint typecheck check clean audit
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,3 +38,7 @@ check: lint typecheck test
 
 clean:
 	rm -rf .demo .airflow $(VENV) $(TOOLS)
+
+## audit: known vulnerabilities with a fix in the locked dependencies (pip-audit)
+audit: install
+	$(VENV)/bin/python scripts/audit.py
