@@ -36,6 +36,8 @@ ALLOWED_OVERRIDES = ("initial_bot_message", "initial_state_name", "initial_langu
 PHONE_HEADERS = ("phone_number", "phoneNumber", "phone", "mobile", "msisdn", "contactCode")
 #: Header names recognised as the user identifier when a mapping is inferred.
 IDENTIFIER_HEADERS = ("user_id", "customer_id")
+#: Columns every recipient already has; a variable or override of that name would clash.
+RESERVED_FIELDS = ("row_number", "phone_number", "region", "user_identifier", "message", "payload")
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _-]{1,50}$")
@@ -87,6 +89,17 @@ class Mapping(_Strict):
             raise ValueError("the phone number must come from a column ('column_name')")
         return value
 
+    @field_validator("app_variables")
+    @classmethod
+    def _unreserved_variables(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
+        reserved = [name for name in value if name in RESERVED_FIELDS]
+        if reserved:
+            raise ValueError(
+                f"{', '.join(map(repr, reserved))} is a recipient column cohortflow sets itself "
+                f"({', '.join(RESERVED_FIELDS)}); give the variable another name"
+            )
+        return value
+
     @field_validator("app_overrides")
     @classmethod
     def _known_overrides(cls, value: dict[str, FieldMapping]) -> dict[str, FieldMapping]:
@@ -121,7 +134,9 @@ class Mapping(_Strict):
 def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mapping:
     """Infer a mapping from headers: known phone and identifier names, the rest as variables.
 
-    Headers named like an allowed override become overrides. When the campaign declares
+    Headers named like an allowed override become overrides. Headers named like a column
+    cohortflow sets itself (:data:`RESERVED_FIELDS`, e.g. ``region``) are not mapped; they stay
+    in the rejected rows' original columns. When the campaign declares
     variables, only headers that are declared variables are mapped (others are ignored), so an
     inferred mapping never trips the "undeclared variable" rule.
     """
@@ -144,7 +159,8 @@ def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mappi
     variables = {
         h: FieldMapping(column_name=h)
         for h in rest
-        if h not in overrides and (declared is None or h in declared)
+        if h not in overrides and h not in RESERVED_FIELDS
+        and (declared is None or h in declared)
     }
     return Mapping(
         phone_number=FieldMapping(column_name=phone),
