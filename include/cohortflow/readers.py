@@ -28,6 +28,9 @@ SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
 DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 256 * 1024
 OVERFLOW_COLUMN = "c_overflow"
+#: More columns than this is a blocking error: a cohort needs a handful of columns, and very
+#: wide files make the CSV reader's buffers grow past the memory limit.
+MAX_COLUMNS = 2000
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,12 @@ def check_headers(file_name: str, headers: list[str]) -> None:
     """Blocking: empty or duplicate header names (names each offender and its position)."""
     if not headers or all(not h for h in headers):
         raise CohortError(f"{file_name}: the file has no header row", code="no_data")
+    if len(headers) > MAX_COLUMNS:
+        raise CohortError(
+            f"{file_name}: the file has {len(headers):,} columns, more than the {MAX_COLUMNS:,} "
+            "cohortflow reads; keep the columns the campaign uses and drop it again",
+            code="too_many_columns",
+        )
     empty = [str(i) for i, h in enumerate(headers, start=1) if not h]
     if empty:
         raise CohortError(
