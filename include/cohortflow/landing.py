@@ -168,9 +168,8 @@ def local_copy(path: Any) -> Iterator[Path]:
     if isinstance(path, Path):
         yield path
         return
-    suffix = "." + path.name.rsplit(".", 1)[-1] if "." in path.name else ""
     with tempfile.TemporaryDirectory(prefix="cohortflow-landing-") as scratch:
-        local = Path(scratch) / f"cohort{suffix}"
+        local = Path(scratch) / safe_component(path.name)  # messages name the original file
         with path.open("rb") as source, local.open("wb") as target:
             shutil.copyfileobj(source, target, length=1024 * 1024)
         yield local

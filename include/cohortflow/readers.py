@@ -141,6 +141,7 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         ) from None
     headers = [h.strip() for h in headers]
     check_headers(path.name, headers)
+    check_balanced_quotes(path, delimiter)
     columns = {f"c{i}": "VARCHAR" for i in range(1, len(headers) + 1)}
     columns[OVERFLOW_COLUMN] = "VARCHAR"
     options = dict(path=str(path), columns=columns, delim=delimiter, quote='"')
@@ -167,6 +168,39 @@ def _csv_sql(*, parallel: bool) -> str:
                       null_padding = true, strict_mode = false,
                       max_line_size = 64000000, parallel = {str(parallel).lower()})
     """
+
+
+def check_balanced_quotes(path: Path, delimiter: str) -> None:
+    """Blocking: a quoted field that is never closed would swallow the rows after it.
+
+    Well-formed CSV has an even number of ``"`` (escaped quotes come in pairs), so an odd count
+    proves a quote is unbalanced; the strict ``csv`` parser then finds the line where it starts.
+    """
+    quotes = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
+            quotes += chunk.count(b'"')
+    if quotes % 2 == 0:
+        return
+    line = _unclosed_quote_line(path, delimiter)
+    where = f" (the quoted field starting on line {line})" if line else ""
+    raise CohortError(
+        f"{path.name}: a double quote is never closed{where}, so the rows after it cannot be "
+        'told apart; close the quote, or write a quote inside a value as "" and drop it again',
+        code="unbalanced_quotes",
+    )
+
+
+def _unclosed_quote_line(path: Path, delimiter: str) -> int | None:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
+        start = 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
 
 
 def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
