@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -29,6 +31,8 @@ from cohortflow.summary import write_json_atomic
 from cohortflow.warehouse_paths import ledger_dir, safe_component
 
 MAPPING_SUFFIX = ".mapping.json"
+READY_SUFFIX = ".ready"
+log = logging.getLogger(__name__)
 _CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -100,16 +104,51 @@ def sha256_of(path: Any) -> str:
 
 
 def discover(
-    root: Any, *, campaign_id: str | None = None, only: str | None = None
+    root: Any,
+    *,
+    campaign_id: str | None = None,
+    only: str | None = None,
+    settle_seconds: float = 0.0,
 ) -> list[LandingFile]:
-    """Every cohort file under ``root`` (one subfolder per campaign), hashed.
+    """Every complete cohort file under ``root`` (one subfolder per campaign), hashed.
 
     ``campaign_id`` limits the search to one campaign; ``only`` to one file name or path.
-    Folder names that are not valid campaign ids are skipped.
+    Folder names that are not valid campaign ids are skipped. A file is complete when a marker
+    says so (``<name>.ready`` beside it, or ``_SUCCESS`` in its folder) or when its size and
+    modification time are the same in two looks ``settle_seconds`` apart; a file still being
+    written is left for the next run.
     """
+    candidates = list(_candidates(root, campaign_id, only))
+    unmarked = [entry for folder, entry in candidates if not _has_marker(folder, entry)]
+    if unmarked and settle_seconds > 0:
+        first_look = {str(entry): _fingerprint(entry) for entry in unmarked}
+        time.sleep(settle_seconds)
+        growing = {str(e) for e in unmarked if _fingerprint(e) != first_look[str(e)]}
+    else:
+        growing = set()
     found = []
+    for folder, entry in candidates:
+        if str(entry) in growing:
+            log.info("%s is still being written; it will be taken on the next run", entry.name)
+            continue
+        sha = sha256_of(entry)
+        mapping = folder / (entry.name.rsplit(".", 1)[0] + MAPPING_SUFFIX)
+        found.append(
+            LandingFile(
+                uri=str(entry),
+                campaign_id=folder.name,
+                name=entry.name,
+                sha256=sha,
+                cohort_id=cohort_id_for(folder.name, sha),
+                mapping_uri=str(mapping) if mapping.is_file() else None,
+            )
+        )
+    return found
+
+
+def _candidates(root: Any, campaign_id: str | None, only: str | None) -> Iterator[tuple[Any, Any]]:
     if not root.is_dir():
-        return []
+        return
     for folder in sorted(root.iterdir(), key=lambda p: p.name):
         if not folder.is_dir() or not _CAMPAIGN_ID.match(folder.name):
             continue
@@ -120,19 +159,19 @@ def discover(
                 continue
             if only is not None and only not in (entry.name, str(entry)):
                 continue
-            sha = sha256_of(entry)
-            mapping = folder / (entry.name.rsplit(".", 1)[0] + MAPPING_SUFFIX)
-            found.append(
-                LandingFile(
-                    uri=str(entry),
-                    campaign_id=folder.name,
-                    name=entry.name,
-                    sha256=sha,
-                    cohort_id=cohort_id_for(folder.name, sha),
-                    mapping_uri=str(mapping) if mapping.is_file() else None,
-                )
-            )
-    return found
+            yield folder, entry
+
+
+def _has_marker(folder: Any, entry: Any) -> bool:
+    return bool((folder / f"{entry.name}{READY_SUFFIX}").exists() or (folder / "_SUCCESS").exists())
+
+
+def _fingerprint(entry: Any) -> tuple[int, float]:
+    try:
+        stat = entry.stat()
+    except FileNotFoundError:
+        return (-1, -1.0)
+    return (int(stat.st_size), float(getattr(stat, "st_mtime", 0.0) or 0.0))
 
 
 # --------------------------------------------------------------------------- ledger
@@ -210,6 +249,9 @@ def archive_file(root: Any, file: LandingFile, outcome: str, summary: dict[str, 
         )
         if mapping.is_file():
             _move(mapping, target_dir / f"{base}{MAPPING_SUFFIX}")
+    marker = source.parent / f"{file.name}{READY_SUFFIX}"
+    if marker.exists():
+        marker.unlink()
     return str(target)
 
 

@@ -47,7 +47,10 @@ def find_new_files(
     warehouse = Path(settings.warehouse)
     items: list[dict[str, Any]] = []
     first_seen: dict[str, str] = {}
-    for found in discover(root, campaign_id=campaign_id, only=file):
+    found_files = discover(
+        root, campaign_id=campaign_id, only=file, settle_seconds=settings.settle_seconds
+    )
+    for found in found_files:
         earlier = processed_entry(warehouse, found.cohort_id)
         duplicate_of = earlier["uri"] if earlier else first_seen.get(found.cohort_id)
         first_seen.setdefault(found.cohort_id, found.uri)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     landing_conn_id: str | None = Field(
         default=None, description="Airflow connection for an object-store landing location."
     )
+    settle_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A file without a .ready/_SUCCESS marker is taken only when its size and "
+        "modification time are unchanged across two looks this many seconds apart.",
+    )
     max_workbook_bytes: int = Field(
         default=200 * 1024 * 1024,
         description="Refuse Excel workbooks whose uncompressed size exceeds this many bytes.",
