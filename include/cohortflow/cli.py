@@ -19,6 +19,7 @@ COMMANDS = (
     ("cohortflow.commands.dispatch", "plan"),
     ("cohortflow.commands.dispatch", "campaign"),
     ("cohortflow.commands.dispatch", "outcomes"),
+    ("cohortflow.commands.report", "campaigns"),
     ("cohortflow.commands.sandbox", "sandbox"),
 )
 
