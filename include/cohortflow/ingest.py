@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,12 +22,21 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cohortflow import contracts, formatters, phones, templating
+from cohortflow import (
+    contracts,
+    formatters,
+    phones,
+    phones_fast,
+    streaming,
+    template_sql,
+    templating,
+)
 from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
 from cohortflow.dnc import load_dnc_numbers
 from cohortflow.errors import CohortError, ConfigError
 from cohortflow.readers import RawCohort, read_cohort
+from cohortflow.report import write_report
 from cohortflow.settings import get_settings
 from cohortflow.sqlfiles import render_sql
 from cohortflow.summary import CohortSummary, write_json_atomic
@@ -65,6 +75,7 @@ class CohortRequest:
     source_type: str = "file_upload"
     name: str | None = None  # cohort name, defaults to the file name
     sql_dir: Path | None = None
+    cohort_id: str | None = None  # a fixed id (nightly SQL cohorts); default: campaign + content
 
 
 @dataclass
@@ -106,7 +117,7 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     sha256 = file_sha256(request.source)
     campaign = request.campaign
     summary = CohortSummary(
-        cohort_id=cohort_id_for(campaign.campaign_id, sha256),
+        cohort_id=request.cohort_id or cohort_id_for(campaign.campaign_id, sha256),
         campaign_id=campaign.campaign_id,
         name=request.name or request.source.name,
         status="failed",
@@ -126,17 +137,23 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
                 conn.close()
         summary.status = "completed"
     except (CohortError, ConfigError) as exc:
-        summary.fail(exc.code, exc.message)
+        message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
+        summary.fail(exc.code, message)
         _remove_stale(out_dir)
-        log.warning("cohort %s (%s) failed: %s", summary.cohort_id, summary.name, exc.message)
+        log.warning("cohort %s failed: %s", summary.cohort_id, message)
     summary.timings = timer.timings
     summary.updated_at = _utcnow()
     write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
+    write_report(out_dir, summary)
     return summary
 
 
 def _connect(scratch: Path) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect(config={"temp_directory": str(scratch / "spill")})
+    # A bounded memory limit makes DuckDB spill to the scratch folder on very large cohorts.
+    conn = duckdb.connect(config={
+        "temp_directory": str(scratch / "spill"),
+        "memory_limit": os.environ.get("COHORTFLOW_DUCKDB_MEMORY_LIMIT", "1GB"),
+    })
     return conn
 
 
@@ -178,7 +195,7 @@ def _run(
     summary.total_records = raw.row_count
     params = _field_params(mapping, fields)
     with timer.step("phones"):
-        _phone_lookup(conn, raw, mapping, region)
+        _phone_lookup(conn, raw, mapping, region, sql_dir=sql_dir)
     with timer.step("dnc"):
         dnc_path = request.dnc or campaign.dnc
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
@@ -191,7 +208,7 @@ def _run(
         conn.execute(render_sql(sql_dir, "ingest/01_fields.sql", **context), params)
         conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context))
     with timer.step("render"):
-        _render(conn, fields, message, layout)
+        _render(conn, fields, message, layout, sql_dir=sql_dir)
     with timer.step("dedupe"):
         conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql"))
     with timer.step("write"):
@@ -276,9 +293,15 @@ def _compile_templates(
 
 
 def _phone_lookup(
-    conn: duckdb.DuckDBPyConnection, raw: RawCohort, mapping: Mapping, region: str
+    conn: duckdb.DuckDBPyConnection, raw: RawCohort, mapping: Mapping, region: str,
+    *, sql_dir: Path,
 ) -> None:
     column = raw.column_for(mapping.phone_number.column_name or "")
+    if phones_fast.fast_paths_enabled():  # the same results, decided in SQL where provable
+        phones_fast.create_phone_lookup(
+            conn, sql_dir,
+            f"select distinct {column} as raw from raw_rows where {column} is not null", region)
+        return
     distinct = conn.sql(
         f"select distinct {column} as raw from raw_rows where {column} is not null"
     ).to_arrow_table()
@@ -300,8 +323,15 @@ def _render(
     fields: list[OutputField],
     message: templating.MessageTemplate | None,
     layout: templating.LayoutTemplate | None,
+    *,
+    sql_dir: Path,
 ) -> None:
     """Render the message and layout for rows that passed every check so far."""
+    if (message is not None and layout is None and phones_fast.fast_paths_enabled()
+            and template_sql.render_messages(conn, sql_dir, message, {
+                "phone_number": "e164", "region": "region",
+                **{f.name: f"value_{f.index}" for f in fields}})):
+        return  # a simple template, rendered as SQL concatenation
     empty = pa.table(
         {
             "row_number": pa.array([], pa.int64()),
@@ -363,34 +393,34 @@ def _write_outputs(
         {"source": source, "header": csv_safe(header)}
         for source, header in zip(raw.columns, raw.headers, strict=True)
     ]
-    recipients = conn.sql(
-        render_sql(
-            sql_dir,
-            "ingest/04_recipients.sql",
-            fields=fields,
-            has_message=has_message,
-            has_payload=has_payload,
-        )
-    ).to_arrow_table()
-    rejections = conn.sql(
-        render_sql(sql_dir, "ingest/06_rejections.sql", columns=columns)
-    ).to_arrow_table()
-    contracts.validate_recipients(recipients.to_pandas())
-    contracts.validate_rejections(
-        rejections.select(["row_number", "rejected_reason", "reason_code"]).to_pandas()
-    )
-    _write_parquet(recipients, out_dir / RECIPIENTS_FILE)
-    _write_parquet(rejections, out_dir / REJECTIONS_FILE)
+    # Materialised in DuckDB (spilling if need be), validated chunk by chunk, written by COPY:
+    # no cohort is ever loaded into Python whole.
+    conn.execute("create or replace temp table recipients_out as " + render_sql(
+        sql_dir, "ingest/04_recipients.sql", fields=fields,
+        has_message=has_message, has_payload=has_payload,
+    ))
+    conn.execute("create or replace temp table rejections_out as "
+                 + render_sql(sql_dir, "ingest/06_rejections.sql", columns=columns))
+    streaming.validate_table(conn, "recipients_out", ["row_number", "phone_number", "region"],
+                             contracts.validate_recipients, unique=["row_number", "phone_number"])
+    streaming.validate_table(conn, "rejections_out",
+                             ["row_number", "rejected_reason", "reason_code"],
+                             contracts.validate_rejections, unique=["row_number"])
+    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE)
+    streaming.copy_parquet(conn, "rejections_out", out_dir / REJECTIONS_FILE)
     rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
     rejected_sql = render_sql(sql_dir, "ingest/05_rejected.sql", columns=columns)
     conn.execute(
         f"copy ({rejected_sql}) to '{_sql_path(rejected_tmp)}' (header, delimiter ',', quote '\"')"
     )
     rejected_tmp.replace(out_dir / REJECTED_FILE)
-    summary.valid_records = recipients.num_rows
-    summary.rejected_records = rejections.num_rows
-    codes = rejections.column("reason_code").to_pylist()
-    summary.rejected_reasons = dict(sorted(_count(codes).items(), key=lambda kv: -kv[1]))
+    summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]
+    summary.rejected_records = conn.execute(
+        "select count(*) from rejections_out").fetchall()[0][0]
+    codes = conn.execute(  # in order of first appearance, as the counts are sorted stably
+        "select reason_code, count(*) from rejections_out group by all order by min(row_number)"
+    ).fetchall()
+    summary.rejected_reasons = dict(sorted(dict(codes).items(), key=lambda kv: -kv[1]))
     if summary.valid_records + summary.rejected_records != summary.total_records:
         raise AssertionError(
             f"cohort {summary.cohort_id}: {summary.valid_records} valid + "

@@ -144,7 +144,7 @@ def test_every_attempt_resends_the_whole_body_and_idempotency_key() -> None:
     assert len(session.sent) == 3
     assert {p.headers["Idempotency-Key"] for p in session.sent} == {"k-1"}
     files = [
-        parse_multipart(p.body, p.headers["Content-Type"])["file"].data  # type: ignore[arg-type]
+        parse_multipart(p.body, p.headers["Content-Type"])["file"].data
         for p in session.sent
     ]
     assert files == [b"phone\n+911\n"] * 3  # rebuilt (fresh boundary) and re-sent whole

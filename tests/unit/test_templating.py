@@ -230,7 +230,7 @@ def test_layout_syntax_error_names_the_leaf() -> None:
 
 def test_layout_must_be_an_object() -> None:
     with pytest.raises(ConfigError, match="JSON object"):
-        LayoutTemplate.compile(["{{ x }}"], field="layout")  # type: ignore[arg-type]
+        LayoutTemplate.compile(["{{ x }}"], field="layout")
 
 
 def test_render_rows_renders_layouts() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of the ingest pipeline (``make bench``); see ``benchmarks/run.py``."""

@@ -1,0 +1,193 @@
+"""Seeded synthetic cohorts for the benchmark: ``python -m benchmarks.generate ROWS DIR``.
+
+Each cohort is a CSV ``cohort_<rows>.csv`` with the columns ``phone,customer_id,name,amount``
+and, beside it, ``bench.yaml`` (the campaign: default region IN, a short message template).
+Phones mix 24 regions and many spellings (E.164, international with spaces or dashes,
+``00`` prefix, national with a leading 0, brackets, dots, full-width digits); about 5% are
+invalid (too short, too long, unknown country code, text) and about 5% repeat an earlier
+number written another way. Rows are written in chunks, so 10M rows need little memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+DEFAULT_REGION = "IN"
+REGIONS = (
+    "IN", "US", "GB", "DE", "FR", "BR", "AE", "SG", "AU", "CA", "IT", "ES", "NL", "JP", "CN",
+    "MX", "ZA", "NG", "KE", "ID", "PH", "PK", "BD", "SA", "CH", "SE",
+)
+#: Share of rows per region: mostly the campaign's own region, as in real cohorts.
+HOME_SHARE = 0.6
+INVALID_SHARE = 0.05
+DUPLICATE_SHARE = 0.05
+CHUNK_ROWS = 50_000
+HEADER = "phone,customer_id,name,amount\n"
+CAMPAIGN_YAML = """\
+name: Benchmark balance reminder
+default_region: IN
+variables:
+  name: {required: true}
+  amount: {}
+template: "Hi {{ name }}, your balance is {{ amount }}"
+"""
+FIRST_NAMES = (
+    "Asha", "Ravi", "Meena", "Élodie", "Jürgen", "Zoë", "Søren", "Łukasz", "Chloé", "José",
+    "अनीता", "राहुल", "மீனா", "ప్రియ", "美咲", "王伟", "Дмитрий", "Ayşe", "Nguyễn", "O'Brien",
+    "Ana \"Nita\"", "Renée", "محمد", "Καλλιόπη",
+)
+LAST_NAMES = ("Verma", "Kumar", "Iyer", "Müller", "García", "Smith", "Dubois", "Rossi",
+              "Tanaka", "Okafor", "Silva, Jr.", "Nakamura", "Kowalski", "Singh", "Öztürk")
+_FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
+
+
+def _seeds() -> dict[str, tuple[int, str, str]]:
+    """Per region: country code, an example mobile NSN, and the national prefix (or '')."""
+    seeds = {}
+    for region in REGIONS:
+        example = (phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+                   or phonenumbers.example_number(region))
+        assert example is not None, region
+        nsn = phonenumbers.national_significant_number(example)
+        prefix = phonenumbers.ndd_prefix_for_region(region, True) or ""
+        seeds[region] = (example.country_code, nsn, prefix)
+    return seeds
+
+
+def _spell(rng: random.Random, region: str, cc: int, nsn: str, prefix: str) -> str:
+    """One way people write this number (international forms, or national for IN)."""
+    style = rng.randrange(10 if region == DEFAULT_REGION else 7)
+    half = len(nsn) // 2
+    if style == 0:
+        return f"+{cc}{nsn}"
+    if style == 1:
+        return f"+{cc} {nsn[:half]} {nsn[half:]}"
+    if style == 2:
+        return f"00{cc}{nsn}"
+    if style == 3:
+        return f"+{cc}-{nsn[:3]}-{nsn[3:6]}-{nsn[6:]}"
+    if style == 4:
+        return f"+{cc} ({nsn[:3]}) {nsn[3:]}".translate(_FULL_WIDTH) if rng.random() < 0.5 \
+            else f" +{cc}.{nsn[:half]}.{nsn[half:]} "
+    if style == 5:
+        return f"({cc}) {nsn}" if rng.random() < 0.1 else f"+{cc}{nsn}".translate(_FULL_WIDTH)
+    if style == 6:
+        return f"{cc}{nsn}" if region == DEFAULT_REGION else f"+{cc} {nsn}"
+    if style == 7:
+        return nsn
+    if style == 8:
+        return f"{prefix}{nsn[:5]} {nsn[5:]}"
+    return f"{nsn[:5]}-{nsn[5:]}" if rng.random() < 0.5 else f"{prefix}{nsn}".translate(_FULL_WIDTH)
+
+
+def _invalid(rng: random.Random) -> str:
+    kind = rng.randrange(6)
+    digits = "".join(rng.choices("0123456789", k=14))
+    if kind == 0:
+        return digits[: rng.randrange(3, 7)]
+    if kind == 1:
+        return "+91" + digits + "12"
+    if kind == 2:
+        return "+999 " + digits[:9]
+    if kind == 3:
+        return rng.choice(("n/a", "unknown", "call me", "-", "", "#REF!", "phone: tbd"))
+    if kind == 4:
+        return "+1 555 " + digits[:3]
+    return "9" + digits[:8]  # nine digits: too short for IN
+
+
+def _random_nsn(rng: random.Random, nsn: str) -> str:
+    keep = max(2, len(nsn) - 6)
+    return nsn[:keep] + "".join(rng.choices("0123456789", k=len(nsn) - keep))
+
+
+def _amount(rng: random.Random) -> str:
+    value = rng.randrange(0, 10_000_000) / 100
+    style = rng.randrange(4)
+    if style == 0:
+        return f"{value:.2f}"
+    if style == 1:
+        return f"₹{value:,.2f}"
+    if style == 2:
+        return f"{value:,.0f}"
+    return ""
+
+
+def rows(count: int, seed: int = 42) -> Callable[[], list[str]]:
+    """A function returning the next chunk of CSV lines each time it is called."""
+    rng = random.Random(seed)
+    seeds = _seeds()
+    others = [r for r in REGIONS if r != DEFAULT_REGION]
+    recent: list[tuple[str, int, str, str]] = []
+    state = {"next": 1}
+
+    def chunk() -> list[str]:
+        lines = []
+        start = state["next"]
+        for row in range(start, min(count, start + CHUNK_ROWS - 1) + 1):
+            draw = rng.random()
+            if draw < INVALID_SHARE:
+                phone = _invalid(rng)
+            elif draw < INVALID_SHARE + DUPLICATE_SHARE and recent:
+                region, cc, nsn, prefix = rng.choice(recent)
+                phone = _spell(rng, region, cc, nsn, prefix)
+            else:
+                region = DEFAULT_REGION if rng.random() < HOME_SHARE else rng.choice(others)
+                cc, example, prefix = seeds[region]
+                nsn = _random_nsn(rng, example)
+                phone = _spell(rng, region, cc, nsn, prefix)
+                if len(recent) < 1000:
+                    recent.append((region, cc, nsn, prefix))
+                else:
+                    recent[rng.randrange(1000)] = (region, cc, nsn, prefix)
+            name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+            lines.append(f"{_csv(phone)},C{row:08d},{_csv(name)},{_csv(_amount(rng))}\n")
+        state["next"] = start + len(lines)
+        return lines
+
+    return chunk
+
+
+def _csv(value: str) -> str:
+    if any(ch in value for ch in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def write_cohort(folder: Path, count: int, seed: int = 42) -> Path:
+    """Write ``cohort_<count>.csv`` (and ``bench.yaml``) into ``folder``; return the CSV path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bench.yaml").write_text(CAMPAIGN_YAML, encoding="utf-8")
+    path = folder / f"cohort_{count}.csv"
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    tmp = path.with_suffix(".tmp")
+    next_chunk = rows(count, seed)
+    written = 0
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(HEADER)
+        while written < count:
+            lines = next_chunk()
+            handle.writelines(lines)
+            written += len(lines)
+    tmp.replace(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=int)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    print(write_cohort(args.folder, args.rows, args.seed))
+
+
+if __name__ == "__main__":
+    main()

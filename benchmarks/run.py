@@ -1,0 +1,242 @@
+"""``make bench``: cohortflow against the straightforward baseline on synthetic cohorts.
+
+For 100k, 1M and 10M rows (``--sizes`` to change), generates the cohort (seeded, see
+``benchmarks/generate.py``) in a temporary folder, runs ``cohortflow process`` and the baseline
+(``benchmarks/baseline.py``) each as a subprocess (wall time and the child's own peak RSS from
+``wait4``), median of 3 runs (1 at 10M), checks both give identical recipients (row, E.164,
+region, message) and rejections (row, reasons, and the rejected.csv cells), measures the
+import (parse) time of each DAG file in a fresh interpreter, prints the table and writes it to
+``benchmarks/results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.generate import write_cohort
+
+PROJECT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT / "benchmarks" / "results.md"
+#: The baseline handles about 15,000 rows/s here; above this it would take > 10 minutes.
+BASELINE_MAX_ROWS = 1_000_000
+
+
+@dataclass
+class Run:
+    wall: float
+    peak_rss_mib: float
+    cpu: float  # user + system seconds of the child (insensitive to other load)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of measured runs: bytecode may be cached, as in any deployment (with
+    PYTHONDONTWRITEBYTECODE every run would recompile pandas, pandera, ... for seconds)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_up() -> None:
+    """Compile and cache the bytecode of what both commands import (not measured)."""
+    subprocess.run([sys.executable, "-c", "import cohortflow.commands.ingest, cohortflow.ingest, "
+                    "benchmarks.baseline"], env=child_env(), cwd=PROJECT, check=True)
+
+
+def run_child(command: list[str]) -> Run:
+    """Run ``command``; its wall time and its own peak RSS (``wait4``'s ru_maxrss)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=child_env(), cwd=PROJECT)
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}): {errors.decode()}")
+    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def cohortflow_command(source: Path, campaign: Path, out: Path) -> list[str]:
+    cli = str(Path(sys.executable).with_name("cohortflow"))
+    return [cli, "process", str(source), "--campaign", str(campaign), "--out", str(out)]
+
+
+def baseline_command(source: Path, campaign: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.baseline", str(source), str(campaign), str(out)]
+
+
+def median_run(command: list[str], repeats: int) -> Run:
+    runs = [run_child(command) for _ in range(repeats)]
+    return Run(statistics.median(r.wall for r in runs),
+               statistics.median(r.peak_rss_mib for r in runs),
+               statistics.median(r.cpu for r in runs))
+
+
+def _differences(conn: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
+    return int(conn.execute(
+        f"select (select count(*) from ({left} except all {right}))"
+        f" + (select count(*) from ({right} except all {left}))").fetchall()[0][0])
+
+
+def compare_outputs(fast: Path, slow: Path) -> str:
+    """'identical', or what differs between cohortflow's and the baseline's outputs."""
+    conn = duckdb.connect()
+    conn.execute("set memory_limit = '2GB'")
+    recipients = (
+        "select row_number::bigint, phone_number, region, coalesce(message, '') from {}")
+    fast_recipients = recipients.format(f"read_parquet('{fast / 'recipients.parquet'}')")
+    slow_recipients = recipients.format(
+        f"read_csv('{slow / 'recipients.csv'}', all_varchar = true)")
+    rejections = "select row_number::bigint, rejected_reason from {}"
+    fast_rejections = rejections.format(f"read_parquet('{fast / 'rejections.parquet'}')")
+    slow_rejections = rejections.format(
+        f"read_csv('{slow / 'rejections.csv'}', all_varchar = true)")
+    rejected = "select * from read_csv('{}', all_varchar = true, header = true)"
+    checks = {
+        "recipients": _differences(conn, fast_recipients, slow_recipients),
+        "rejections": _differences(conn, fast_rejections, slow_rejections),
+        "rejected.csv": _differences(conn, rejected.format(fast / "rejected.csv"),
+                                     rejected.format(slow / "rejected.csv")),
+    }
+    differing = {name: count for name, count in checks.items() if count}
+    return "identical" if not differing else ", ".join(
+        f"{name}: {count} rows differ" for name, count in differing.items())
+
+
+def dag_parse_times() -> dict[str, float]:
+    """Seconds to import each DAG file, in a fresh interpreter after Airflow's SDK is imported
+    and one trivial DAG and Asset built (so the time is what the DAG processor pays per file,
+    once Airflow and its providers manager are loaded, as in
+    ``airflow dags report``), with a throw-away AIRFLOW_HOME."""
+    times = {}
+    with tempfile.TemporaryDirectory(prefix="cohortflow-bench-airflow-") as home:
+        env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+               "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags")}
+        for dag_file in sorted((PROJECT / "dags").glob("*.py")):
+            code = (
+                "import time, runpy\n"
+                "from airflow.sdk import Asset, Param, dag, task\n"
+                "import pendulum\n"
+                # warm-up: what every DAG file pays once per DAG processor, not per file
+                "@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1))\n"
+                "def _warm_up():\n"
+                "    @task\n"
+                "    def step() -> None: ...\n"
+                "    step()\n"
+                "_warm_up()\n"
+                "Asset(name='warm_up', uri='warmup://asset')\n"  # loads the providers manager
+                "started = time.perf_counter()\n"
+                f"runpy.run_path({str(dag_file)!r})\n"
+                "print(time.perf_counter() - started)\n"
+            )
+            result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, env=env, cwd=PROJECT, check=False)
+            lines = result.stdout.strip().splitlines()
+            times[dag_file.name] = float(lines[-1]) if result.returncode == 0 and lines else -1.0
+    return times
+
+
+def _memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+
+
+def _fmt_rows(rows: int) -> str:
+    return f"{rows // 1_000_000}M" if rows >= 1_000_000 else f"{rows // 1000}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000,10000000")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="Where to generate the cohorts (default: a temporary folder).")
+    parser.add_argument("--no-write", action="store_true", help="Do not write results.md.")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    warm_up()
+    with tempfile.TemporaryDirectory(prefix="cohortflow-bench-") as tmp:
+        folder = args.folder or Path(tmp)
+        lines = [
+            "| rows | cohortflow wall s | cohortflow CPU s | cohortflow rows/s "
+            "| cohortflow peak RSS MiB | baseline wall s | baseline CPU s | baseline rows/s "
+            "| baseline peak RSS MiB | baseline/cohortflow (wall, CPU) | outputs |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for rows in sizes:
+            started = time.perf_counter()
+            source = write_cohort(folder, rows)
+            print(f"generated {source.name} in {time.perf_counter() - started:.1f} s",
+                  flush=True)
+            campaign = folder / "bench.yaml"
+            repeats = 1 if rows >= 10_000_000 else 3
+            fast_out, slow_out = folder / f"fast_{rows}", folder / f"slow_{rows}"
+            try:
+                fast = median_run(cohortflow_command(source, campaign, fast_out), repeats)
+            except RuntimeError as exc:  # record the failure, keep the other sizes
+                error = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "?"
+                lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | |")
+                print(lines[-1], flush=True)
+                continue
+            print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
+                  f"{fast.peak_rss_mib:.0f} MiB",
+                  flush=True)
+            if rows <= BASELINE_MAX_ROWS:
+                slow = median_run(baseline_command(source, campaign, slow_out), repeats)
+                print(f"baseline {rows}: {slow.wall:.2f} s, {slow.peak_rss_mib:.0f} MiB",
+                      flush=True)
+                verdict = compare_outputs(fast_out, slow_out)
+                baseline_cells = (f"{slow.wall:.2f} | {slow.cpu:.2f} | {rows / slow.wall:,.0f} | "
+                                  f"{slow.peak_rss_mib:,.0f} | {slow.wall / fast.wall:.1f}×, "
+                                  f"{slow.cpu / fast.cpu:.1f}×")
+            else:
+                verdict = "not compared (baseline skipped)"
+                baseline_cells = "skipped: would take > 10 min (~15k rows/s) | – | – | – | –"
+            lines.append(f"| {_fmt_rows(rows)} | {fast.wall:.2f} | {fast.cpu:.2f} | "
+                         f"{rows / fast.wall:,.0f} | "
+                         f"{fast.peak_rss_mib:,.0f} | {baseline_cells} | {verdict} |")
+            print(lines[-1], flush=True)
+        parse_times = dag_parse_times()
+    dag_lines = ["| DAG file | import time s |", "|---|---:|"] + [
+        f"| {name} | {seconds:.3f} |" for name, seconds in parse_times.items()]
+    machine = (f"{os.cpu_count()} cores, {_memory_gib():.1f} GiB memory, "
+               f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+               f"DuckDB {duckdb.__version__}")
+    load = os.getloadavg()
+    report = "\n".join([
+        "# cohortflow benchmark",
+        "",
+        f"Run {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {machine}; "
+        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
+        "",
+        "`make bench` (benchmarks/run.py): synthetic cohorts (benchmarks/generate.py), "
+        "`cohortflow process` and the pandas/phonenumbers/Jinja baseline "
+        "(benchmarks/baseline.py) as subprocesses; wall time and the child's peak RSS are "
+        "medians of 3 runs (1 run at 10M); CPU is the child's user + system time, which other "
+        "load on the machine does not inflate. 'outputs' compares recipients (row, E.164, region, "
+        "message), rejections (row, reasons) and the rejected.csv cells.",
+        "",
+        *lines,
+        "",
+        "DAG files, import time in a fresh interpreter after importing the SDK and building a "
+        "trivial DAG and Asset (what `airflow dags report` calls parse time):",
+        "",
+        *dag_lines,
+        "",
+    ])
+    print(report)
+    if not args.no_write:
+        RESULTS.write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

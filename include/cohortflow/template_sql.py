@@ -1,0 +1,59 @@
+"""Simple message templates rendered as SQL string concatenation instead of Jinja per row.
+
+A template made only of literal text and bare variables (``"Hi {{ name }}, ..."``, see
+:meth:`cohortflow.templating.MessageTemplate.simple_parts`) renders, in Jinja, as the texts and
+the variables' values side by side, with ``""`` for an empty cell (``None``). That is exactly
+``'Hi ' || coalesce(name, '') || ', ...'`` in SQL, which DuckDB evaluates for a million rows in
+a fraction of a second. Such a render cannot fail. Anything else (filters, tags, expressions,
+layouts) stays on Jinja. ``tests/unit/test_template_sql.py`` checks the equality with
+hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+from cohortflow.sqlfiles import quote_literal, render_sql
+from cohortflow.templating import MessageTemplate
+
+
+def message_expression(template: MessageTemplate, columns: Mapping[str, str]) -> str | None:
+    """The SQL expression rendering ``template``, or None when it is not a simple template.
+
+    ``columns`` maps each variable name to the (trusted) SQL column holding its text; a
+    variable without a column also gives None (Jinja would raise, so Jinja must run).
+    """
+    parts = template.simple_parts()
+    if parts is None:
+        return None
+    pieces: list[str] = []
+    for kind, value in parts:
+        if kind == "text":
+            pieces.append(quote_literal(value))
+        elif value in columns:
+            pieces.append(f"coalesce({columns[value]}::varchar, '')")
+        else:
+            return None
+    return " || ".join(pieces) if pieces else "''"
+
+
+def render_messages(
+    conn: duckdb.DuckDBPyConnection,
+    sql_dir: Path,
+    template: MessageTemplate,
+    columns: Mapping[str, str],
+) -> bool:
+    """Create ``rendered(row_number, message, payload, render_error)`` for the rows of
+    ``checked`` that passed every check so far, with the message rendered in SQL.
+
+    Returns False (and does nothing) when ``template`` is not simple: render with Jinja then.
+    """
+    expression = message_expression(template, columns)
+    if expression is None:
+        return False
+    conn.execute(render_sql(sql_dir, "ingest/render_message.sql", message=expression))
+    return True
+

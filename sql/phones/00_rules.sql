@@ -1,0 +1,52 @@
+-- Phone-number rules of some regions as TEMP macros, generated from phonenumbers' own metadata
+-- (never hard-coded; see cohortflow/phones_fast.py). One set per metadata key <k> (a region
+-- code, or n<code> for a non-geographic calling code such as +800). Each takes a column (a
+-- string of ASCII digits) and runs at most the regular expressions its name says:
+--   _ph_gen_<k>(n)    the general national-number pattern matches n (no length check)
+--   _ph_np_<k>(n)     length of the national prefix for parsing at the start of n (0: none);
+--                     -1 where a transform rule would apply (undecided)
+--   _ph_len_<k>(n)    _test_number_length: 'ok' | 'local' | 'short' | 'long' | 'invalid'
+--   _ph_valid_<k>(n)  _number_type_helper(n) is not UNKNOWN (the number is valid there)
+-- A prefix pattern that cannot match the empty string needs one call: length 0 = no match.
+{% for rule in rules %}
+CREATE OR REPLACE TEMP MACRO _ph_gen_{{ rule.key }}(n) AS
+    {% if rule.general_pattern %}regexp_full_match(n, {{ rule.general_pattern | literal }}){% else %}false{% endif %};
+
+CREATE OR REPLACE TEMP MACRO _ph_np_{{ rule.key }}(n) AS
+    {%- if not rule.national_prefix %}
+    0;
+    {%- elif rule.transform %}
+    CASE WHEN regexp_matches(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}) THEN -1 ELSE 0 END;
+    {%- else %}
+    length(regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}));
+    {%- endif %}
+
+CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS
+    {%- if rule.lengths %}
+    CASE
+        {%- if rule.local_lengths %}
+        WHEN list_contains([{{ rule.local_lengths | join(", ") }}], length(n)) THEN 'local'
+        {%- endif %}
+        WHEN length(n) = {{ rule.lengths[0] }} THEN 'ok'
+        WHEN length(n) < {{ rule.lengths[0] }} THEN 'short'
+        WHEN length(n) > {{ rule.lengths[-1] }} THEN 'long'
+        {%- if rule.lengths | length > 1 %}
+        WHEN list_contains([{{ rule.lengths[1:] | join(", ") }}], length(n)) THEN 'ok'
+        {%- endif %}
+        ELSE 'invalid'
+    END;
+    {%- else %}
+    NULL::varchar;
+    {%- endif %}
+
+CREATE OR REPLACE TEMP MACRO _ph_valid_{{ rule.key }}(n) AS
+    {%- if rule.general_pattern and rule.types_pattern %}
+    CASE WHEN {% if rule.lengths %}list_contains([{{ rule.lengths | join(", ") }}], length(n)) AND {% endif %}_ph_gen_{{ rule.key }}(n)
+         -- every number type at once: chr(65 + length) then the number, so that a type's
+         -- possible lengths are part of its alternative ([K](?:pattern) for length 10).
+         THEN regexp_full_match(chr((65 + length(n))::integer) || n, {{ rule.types_pattern | literal }})
+         ELSE false END;
+    {%- else %}
+    false;
+    {%- endif %}
+{% endfor %}

@@ -1,0 +1,107 @@
+-- phone_parsed: what phonenumbers.parse(raw, default_region) makes of each distinct raw value
+-- of phone_distinct(raw), for the values whose shape this path handles: spaces, one leading
+-- '+', ASCII or full-width digits and the separators ( ) . - only, with at least 3 digits.
+-- Columns: raw, error (a parse error), cc, nn (the national number before national-prefix
+-- stripping), meta (the key of the metadata the parser strips with; NULL: the main region of
+-- cc), undecided (true: the library must decide; so is every value of another shape).
+-- Needs the _ph_* macros of the default region (00_rules.sql).
+create or replace temp table phone_parsed as
+with shaped as (
+    select
+        raw,
+        -- ASCII text (as many bytes as characters) needs no translation
+        case when strlen(raw) = length(raw) then raw
+             else translate(raw, '０１２３４５６７８９＋', '0123456789+') end as t
+    from phone_distinct
+    where length(raw) <= 100
+),
+simple as (
+    select raw, regexp_replace(t, '[^0-9]', '', 'g') as d, contains(t, '+') as plus
+    from shaped
+    where regexp_full_match(t, '[ \t]*\+?[0-9() .\-]+[ \t]*')
+),
+idd_matched as (
+    select
+        raw, d, plus,
+        {%- if idd %}
+        case when plus then 0
+             else length(regexp_extract(d, {{ ("^(?:" ~ idd ~ ")") | literal }})) end as idd_len,
+        {%- if idd_may_be_empty %}
+        not plus and regexp_matches(d, {{ ("^(?:" ~ idd ~ ")") | literal }}) as idd_match
+        {%- else %}
+        not plus and idd_len > 0 as idd_match
+        {%- endif %}
+        {%- else %}
+        0 as idd_len,
+        false as idd_match
+        {%- endif %}
+    from simple
+    where length(d) >= 3
+),
+prefixed as (
+    select
+        raw, d, plus,
+        idd_match and substr(d, idd_len + 1, 1) <> '0' as idd,
+        case when idd_match and substr(d, idd_len + 1, 1) <> '0' then substr(d, idd_len + 1)
+             else d end as full_number
+    from idd_matched
+),
+international as (
+    select
+        *,
+        case when length(full_number) = 0 or left(full_number, 1) = '0' then 0
+             when left(full_number, 1) in ({{ codes[1] | map("literal") | join(", ") }}) then 1
+             when left(full_number, 2) in ({{ codes[2] | map("literal") | join(", ") }}) then 2
+             when left(full_number, 3) in ({{ codes[3] | map("literal") | join(", ") }}) then 3
+             else 0 end as cc_len,
+        -- the default branch: does the number start with the default region's code?
+        case when not (plus or idd) and starts_with(d, {{ default_code | literal }})
+             then substr(d, {{ default_code | length + 1 }}) end as after_code
+    from prefixed
+),
+after_code_np as (
+    select *, case when after_code is not null then _ph_np_{{ default_key }}(after_code) end as np_len
+    from international
+),
+after_code_stripped as (
+    select
+        *,
+        case when after_code is null or np_len < 0 then null
+             when np_len = 0 then after_code
+             when _ph_gen_{{ default_key }}(after_code)
+                  and not _ph_gen_{{ default_key }}(substr(after_code, np_len + 1)) then after_code
+             else substr(after_code, np_len + 1) end as potential
+    from after_code_np
+),
+default_branch as (
+    select
+        *,
+        case when after_code is not null then
+            (not _ph_gen_{{ default_key }}(d) and _ph_gen_{{ default_key }}(potential))
+            or _ph_len_{{ default_key }}(d) = 'long'
+        else false end as code_in_number
+    from after_code_stripped
+),
+parsed as (
+    select
+        raw,
+        case when (plus or idd) and length(full_number) <= 2 then {{ errors.too_short_after_idd | literal }}
+             when idd and cc_len = 0 then {{ errors.invalid_country_code | literal }}
+        end as error,
+        case when not (plus or idd) then {{ default_code }}
+             when cc_len > 0 then left(full_number, cc_len)::integer end as cc,
+        case when plus or idd then substr(full_number, cc_len + 1)
+             when code_in_number then potential
+             else d end as nn,
+        case when plus or idd or code_in_number then null
+             else {{ default_key | literal }} end as meta,
+        coalesce((plus and length(full_number) > 2 and cc_len = 0)
+            or (after_code is not null and (np_len < 0 or code_in_number is null)), true)
+            as undecided
+    from default_branch
+)
+select
+    phone_distinct.raw, parsed.error, parsed.cc, parsed.nn, parsed.meta,
+    coalesce(parsed.undecided, true) as undecided
+from phone_distinct
+left join parsed using (raw)

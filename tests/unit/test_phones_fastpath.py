@@ -1,0 +1,172 @@
+"""The phone fast path (SQL over phonenumbers' metadata) agrees with the library on every input.
+
+A differential test: numbers of 30 regions, of every type, mutated (digits changed, added,
+dropped) and written in many ways (E.164, international, national, ``00``/``011`` prefixes,
+separators, full-width digits, junk), validated for several default regions by
+:func:`cohortflow.phones_fast.create_phone_lookup` and by
+:func:`cohortflow.phones.normalize_distinct`; every result (E.164, region, error detail) must
+be equal. ``make test`` checks 50,000 numbers; ``COHORTFLOW_PHONE_DIFF_N=1000000`` runs the
+full differential.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import duckdb
+import phonenumbers
+import pyarrow as pa
+import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from cohortflow import phones, phones_fast
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SAMPLE = int(os.environ.get("COHORTFLOW_PHONE_DIFF_N", "50000"))
+REGIONS = (
+    "IN", "US", "CA", "GB", "DE", "FR", "BR", "AE", "SG", "AU", "IT", "ES", "NL", "JP", "CN",
+    "MX", "ZA", "NG", "KE", "ID", "PH", "PK", "BD", "SA", "CH", "SE", "AR", "RU", "KZ", "GG",
+    "JM", "PR", "HK", "KR", "TR",
+)
+DEFAULT_REGIONS = ("IN", "US", "GB", "BR", "DE", "AR", "JP", "IT")
+TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.TOLL_FREE,
+         PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOIP, PhoneNumberType.UAN,
+         PhoneNumberType.SHARED_COST, PhoneNumberType.PERSONAL_NUMBER)
+_FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
+_JUNK = ("", " ", "n/a", "+", "++91 98765 43210", "98765x123", "tel:+91-98765-43210",
+         "+91 98765 43210 ext. 12", "١٢٣٤٥٦٧٨٩٠", "1-800-FLOWERS", "(0)", "0", "00", "000",
+         "+0 123 4567", "+800 1234 5678", "+882 1234 5678", "+979 123456789")
+
+
+def _examples() -> list[phonenumbers.PhoneNumber]:
+    found = []
+    for region in REGIONS:
+        for number_type in TYPES:
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is not None:
+                found.append(example)
+    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            found.append(example)
+    return found
+
+
+def _mutate(rng: random.Random, nsn: str) -> str:
+    choice = rng.random()
+    digits = list(nsn)
+    if choice < 0.45:  # keep the prefix, new tail: mostly valid
+        keep = rng.randrange(1, max(2, len(digits)))
+        return "".join(digits[:keep]) + "".join(rng.choices("0123456789", k=len(digits) - keep))
+    if choice < 0.6:
+        position = rng.randrange(len(digits) + 1)
+        digits.insert(position, rng.choice("0123456789"))
+    elif choice < 0.75 and len(digits) > 2:
+        del digits[rng.randrange(len(digits))]
+    elif choice < 0.9:
+        digits[rng.randrange(len(digits))] = rng.choice("0123456789")
+    else:
+        return "".join(rng.choices("0123456789", k=rng.randrange(1, 19)))
+    return "".join(digits)
+
+
+def _spell(rng: random.Random, code: int, nsn: str, national_prefix: str) -> str:
+    style = rng.randrange(12)
+    half = len(nsn) // 2
+    if style == 0:
+        text = f"+{code}{nsn}"
+    elif style == 1:
+        text = f"+{code} {nsn[:half]} {nsn[half:]}"
+    elif style == 2:
+        text = f"00{code}{nsn}"
+    elif style == 3:
+        text = f"011 {code} {nsn}"
+    elif style == 4:
+        text = f"{national_prefix}{nsn}"
+    elif style == 5:
+        text = nsn
+    elif style == 6:
+        text = f"{code}{nsn}"
+    elif style == 7:
+        text = f"({nsn[:3]}) {nsn[3:half + 2]}-{nsn[half + 2:]}"
+    elif style == 8:
+        text = f" +{code}.{nsn[:half]}.{nsn[half:]}\t"
+    elif style == 9:
+        text = f"+{code}-({national_prefix}){nsn}"
+    elif style == 10:
+        text = f"{national_prefix} {nsn[:2]} {nsn[2:]}"
+    else:
+        text = f"0{code}{nsn}"
+    return text.translate(_FULL_WIDTH) if rng.random() < 0.1 else text
+
+
+def generate_numbers(count: int, seed: int = 7) -> list[str]:
+    """``count`` distinct phone strings of many regions, types, mutations and spellings."""
+    rng = random.Random(seed)
+    examples = _examples()
+    prefixes = {}
+    values: set[str] = set(_JUNK)
+    while len(values) < count:
+        example = rng.choice(examples)
+        code = example.country_code
+        if code not in prefixes:
+            region = phonenumbers.region_code_for_country_code(code)
+            prefixes[code] = phonenumbers.ndd_prefix_for_region(region, True) or "0"
+        nsn = phonenumbers.national_significant_number(example)
+        if rng.random() < 0.03:
+            values.add(phonenumbers.format_number(example, rng.choice(
+                (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL,
+                 PhoneNumberFormat.RFC3966))))
+            continue
+        values.add(_spell(rng, code, _mutate(rng, nsn), prefixes[code]))
+    return sorted(values)[:count]
+
+
+def fast_results(values: list[str], region: str) -> tuple[dict[str, tuple], dict[str, int]]:
+    conn = duckdb.connect()
+    try:
+        conn.register("numbers", pa.table({"raw": pa.array(values, pa.string())}))
+        stats = phones_fast.create_phone_lookup(
+            conn, SQL_DIR, "select distinct raw from numbers", region)
+        rows = conn.execute("select raw, e164, region, error from phone_lookup").fetchall()
+    finally:
+        conn.close()
+    return {raw: (e164, number_region, error) for raw, e164, number_region, error in rows}, stats
+
+
+@pytest.mark.parametrize("region", DEFAULT_REGIONS)
+def test_fast_path_agrees_with_phonenumbers_on_generated_numbers(region: str) -> None:
+    values = generate_numbers(SAMPLE // len(DEFAULT_REGIONS), seed=hash(region) % 1000)
+    fast, stats = fast_results(values, region)
+    library = phones.normalize_distinct(values, region)
+    mismatches = [
+        (value, fast.get(value), expected)
+        for value, expected in zip(
+            values, zip(library.e164, library.region, library.error, strict=True), strict=True)
+        if fast.get(value) != expected
+    ]
+    assert not mismatches[:20], f"{len(mismatches)} of {len(values)} differ"
+    # the fast path really decides (less where national numbers need a transform rule)
+    transform = phones_fast.region_rules(
+        region, phonenumbers.country_code_for_region(region)).transform
+    assert stats["fast"] > (0.3 if transform else 0.6) * stats["distinct"], stats
+
+
+def test_cohort_numbers_are_decided_in_sql() -> None:
+    from benchmarks.generate import rows
+
+    values = sorted({line.split(",", 1)[0] for line in rows(5000)()})
+    fast, stats = fast_results(values, "IN")
+    library = phones.normalize_distinct(values, "IN")
+    assert [fast[v] for v in values] == list(
+        zip(library.e164, library.region, library.error, strict=True))
+    assert stats["library"] < 0.05 * stats["distinct"], stats
+
+
+def test_fast_paths_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(phones_fast.FAST_PATHS_ENV, "0")
+    assert not phones_fast.fast_paths_enabled()
+    monkeypatch.setenv(phones_fast.FAST_PATHS_ENV, "1")
+    assert phones_fast.fast_paths_enabled()

@@ -1,0 +1,90 @@
+"""Simple templates rendered as SQL give exactly what Jinja renders (property-based)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from cohortflow import templating
+from cohortflow.errors import ConfigError
+from cohortflow.template_sql import message_expression, render_messages
+
+VARIABLES = ("name", "amount", "phone_number")
+TEXT = st.text(
+    alphabet=st.sampled_from(list("ab Z0'\"\\{}%#|-_:,.\n\t\r$é€₹😀名€;")) | st.characters(),
+    max_size=12,
+)
+VALUE = st.none() | st.text(max_size=15)
+
+
+@pytest.fixture(scope="module")
+def conn() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
+def _template(pieces: list[tuple[str, str]]) -> str:
+    return "".join(text if kind == "text" else "{{ " + text + " }}" for kind, text in pieces)
+
+
+PIECES = st.lists(
+    st.tuples(st.just("text"), TEXT) | st.tuples(st.just("var"), st.sampled_from(VARIABLES)),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=PIECES, rows=st.lists(st.tuples(VALUE, VALUE, VALUE), min_size=1, max_size=5))
+def test_sql_render_equals_jinja_render(
+    conn: duckdb.DuckDBPyConnection, pieces: list[tuple[str, str]],
+    rows: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    source = _template(pieces)
+    try:
+        template = templating.MessageTemplate.compile(source, field="template")
+    except ConfigError:
+        assume(False)
+        return
+    assume(template.simple_parts() is not None)
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(VARIABLES)}
+    expected, errors = templating.render_rows(template, columns)
+    assert errors == [None] * len(rows)
+    expression = message_expression(template, {name: f'"{name}"' for name in VARIABLES})
+    assert expression is not None
+    conn.register("context", pa.table({n: pa.array(v, pa.string()) for n, v in columns.items()}))
+    got = [value for (value,) in conn.execute(
+        f"select {expression} from context").fetchall()]
+    conn.unregister("context")
+    assert got == expected
+
+
+@pytest.mark.parametrize("source", [
+    "Hi {{ name | upper }}", "{% if name %}x{% endif %}", "{{ 'a' }}", "{{ name ~ amount }}",
+    "{{ name.x }}",
+])
+def test_templates_that_are_not_simple_stay_on_jinja(source: str) -> None:
+    template = templating.MessageTemplate.compile(source, field="template")
+    assert message_expression(template, {"name": "name", "amount": "amount"}) is None
+
+
+def test_variable_without_column_stays_on_jinja() -> None:
+    template = templating.MessageTemplate.compile("Hi {{ other }}", field="template")
+    assert message_expression(template, {"name": "name"}) is None
+
+
+def test_render_messages_only_renders_rows_without_reasons(tmp_path: Path) -> None:
+    sql_dir = Path(__file__).resolve().parents[2] / "sql"
+    conn = duckdb.connect()
+    conn.execute("create table checked as select * from (values "
+                 "(1, 'Asha', ['invalid_phone: too short']), (2, null, []::varchar[]), "
+                 "(3, 'Ravi', []::varchar[])) as t(row_number, value_1, reasons)")
+    template = templating.MessageTemplate.compile("Hi {{ name }}!", field="template")
+    assert render_messages(conn, sql_dir, template, {"name": "value_1"})
+    rows = conn.execute("select row_number, message, render_error from rendered "
+                        "order by row_number").fetchall()
+    assert rows == [(2, "Hi !", None), (3, "Hi Ravi!", None)]
