@@ -567,11 +567,13 @@ def run_dispatch(
     bucket: TokenBucket | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> DispatchReport:
     """Plan, then submit every pending batch in order under one token bucket.
 
     ``now`` fixes the clock used for windows and the campaign gate (pacing always uses the
-    wall clock). ``dry_run`` plans without writing or sending anything.
+    wall clock). ``dry_run`` plans without writing or sending anything. ``on_batch(done,
+    total)`` is called after each batch (the CLI's progress bar).
     """
     now = now or dt.datetime.now(dt.UTC)
     if not dry_run:
@@ -585,11 +587,13 @@ def run_dispatch(
 
         adapter = adapter_for(campaign)
     bucket = bucket or TokenBucket(float(campaign.attempts_per_second), campaign.batch_size)
-    for batch in plan.pending:
+    for done, batch in enumerate(plan.pending, start=1):
         outcome = submit_batch(
             batch.ref, campaign, warehouse, adapter, bucket, now=now, clock=clock, sleep=sleep
         )
         report.outcomes.append(outcome)
+        if on_batch is not None:
+            on_batch(done, len(plan.pending))
     return report
 
 

@@ -98,7 +98,10 @@ def dispatch(
     warehouse = warehouse or _default_warehouse()
     try:
         campaign = load_campaign(campaign_path)
-        report = run_dispatch(campaign, warehouse, now, dry_run=dry_run)
+        from cohortflow.progress import bar
+
+        with bar(f"dispatching {campaign.campaign_id}") as advance:
+            report = run_dispatch(campaign, warehouse, now, dry_run=dry_run, on_batch=advance)
         if not dry_run:
             from cohortflow.webhooks import notify_cohorts
 
@@ -210,7 +213,10 @@ def _status_command(action: str) -> click.Command:
     @_WAREHOUSE
     @click.option("--campaigns", type=click.Path(file_okay=False, path_type=Path),
                   help="Folder of campaign YAMLs (default: COHORTFLOW_CAMPAIGNS).")
-    def command(campaign_id: str, warehouse: Path | None, campaigns: Path | None) -> None:
+    @_JSON
+    def command(
+        campaign_id: str, warehouse: Path | None, campaigns: Path | None, as_json: bool
+    ) -> None:
         from cohortflow.campaign_state import change_status
 
         try:
@@ -220,7 +226,10 @@ def _status_command(action: str) -> click.Command:
         except CohortflowError as exc:
             _fail(exc)
             return
-        click.echo(f"campaign {campaign_id} is now {state.status}")
+        if as_json:
+            click.echo(json.dumps(state.as_dict(), indent=2))
+        else:
+            click.echo(f"campaign {campaign_id} is now {state.status}")
 
     return command
 

@@ -126,8 +126,11 @@ def process(
       cohortflow process june.xlsx --mapping june.mapping.json \\
           --campaign include/campaigns/loans.yaml --dnc dnc.csv --out out/june
     """
+    from cohortflow.progress import spinner
+
     try:
-        summary = _run_process(file, mapping, campaign, region, dnc, out)
+        with spinner(f"processing {file.name}"):
+            summary = _run_process(file, mapping, campaign, region, dnc, out)
     except CohortflowError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(EXIT_FAILED)
@@ -166,8 +169,11 @@ def validate(
 
     with tempfile.TemporaryDirectory(prefix="cohortflow-validate-") as scratch:
         out = Path(scratch)
+        from cohortflow.progress import spinner
+
         try:
-            summary = _run_process(file, mapping, campaign, region, dnc, out)
+            with spinner(f"validating {file.name}"):
+                summary = _run_process(file, mapping, campaign, region, dnc, out)
         except CohortflowError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_FAILED)
@@ -206,9 +212,15 @@ def ingest(campaign_id: str | None, only: str | None, as_json: bool) -> None:
       COHORTFLOW_LANDING=landing cohortflow ingest --campaign-id loans
     """
     from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.progress import bar
 
     items = find_new_files(campaign_id=campaign_id, file=only)
-    results = publish([process_file(item) for item in items])
+    processed = []
+    with bar("processing landing files", total=len(items)) as advance:
+        for done, item in enumerate(items, start=1):
+            processed.append(process_file(item))
+            advance(done, len(items))
+    results = publish(processed)
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
         return
