@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +71,38 @@ def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
             f"{path}: no catalog yet; run the ingest pipeline first", code="no_catalog"
         )
     return duckdb.connect(str(path), read_only=True)
+
+
+@contextlib.contextmanager
+def snapshot(warehouse: Path, scratch: Path) -> Iterator[Path | None]:
+    """A private copy of the catalog taken while no writer holds it (None if there is none).
+
+    Readers that must not block writers (nightly SQL cohorts, the object-store mirror) work
+    on the copy. The copy is taken under a shared lock, so it is never half-written.
+    """
+    source = catalog_path(warehouse)
+    if not source.exists():
+        yield None
+        return
+    copy = scratch / source.name
+    with (warehouse / ".catalog.lock").open("a+") as lock_file:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CohortflowError(
+                        f"{source}: a writer held the catalog for more than 600s",
+                        code="catalog_busy",
+                    ) from None
+                time.sleep(0.2)
+        try:
+            shutil.copyfile(source, copy)
+            wal = source.with_name(source.name + ".wal")
+            if wal.exists():
+                shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    yield copy

@@ -29,6 +29,7 @@ from cohortflow.settings import Settings, get_settings
 from cohortflow.summary import CohortSummary, write_json_atomic
 from cohortflow.warehouse import FileRecord, register_cohorts
 from cohortflow.warehouse_paths import cohort_dir
+from cohortflow.warehouse_sync import mirror_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,9 @@ def publish(
 ) -> list[dict[str, Any]]:
     """Register processed cohorts in the catalog, then ledger and archive their files.
 
-    Order matters for crash safety: catalog (one transaction) → ledger → move. A crash in
-    between leaves the file in landing; the next run re-processes it to the same cohort id and
-    re-registers it idempotently.
+    Order matters for crash safety: catalog (one transaction) → ledger → move → mirror. A crash
+    in between leaves the file in landing; the next run re-processes it to the same cohort id and
+    re-registers it idempotently. The mirror (``COHORTFLOW_WAREHOUSE_MIRROR``) is uploaded last.
     """
     settings = settings or get_settings()
     warehouse = Path(settings.warehouse)
@@ -157,6 +158,7 @@ def publish(
         if record.outcome != "duplicate":
             record_processed(warehouse, file, record.outcome, moved_to)
         published.append({**result, "moved_to": moved_to})
+    mirror_warehouse(cohorts, settings)
     return published
 
 

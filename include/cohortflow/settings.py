@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     landing_conn_id: str | None = Field(
         default=None, description="Airflow connection for an object-store landing location."
     )
+    warehouse_mirror: str | None = Field(
+        default=None,
+        description="Object-store URL (s3://bucket/prefix) the warehouse is copied to after "
+        "each publish, for analysts; the warehouse itself stays a local or shared folder.",
+    )
+    warehouse_mirror_conn_id: str | None = Field(
+        default=None, description="Airflow connection for the warehouse mirror."
+    )
     settle_seconds: float = Field(
         default=2.0,
         ge=0,
