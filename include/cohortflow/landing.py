@@ -12,7 +12,6 @@ Both offer the small path API used here (``iterdir``, ``open``, ``name``, ``unli
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cohortflow.ingest import cohort_id_for
+from cohortflow.ingest import cohort_id_for, file_sha256
 from cohortflow.readers import SUPPORTED_SUFFIXES
 from cohortflow.summary import write_json_atomic
 from cohortflow.warehouse_paths import ledger_dir, safe_component
@@ -94,15 +93,6 @@ def is_cohort_file(name: str) -> bool:
     )
 
 
-def sha256_of(path: Any) -> str:
-    """Content hash of a local or remote file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def discover(
     root: Any,
     *,
@@ -131,7 +121,7 @@ def discover(
         if str(entry) in growing:
             log.info("%s is still being written; it will be taken on the next run", entry.name)
             continue
-        sha = sha256_of(entry)
+        sha = file_sha256(entry)  # local Path or ObjectStoragePath: both open("rb")
         mapping = folder / (entry.name.rsplit(".", 1)[0] + MAPPING_SUFFIX)
         found.append(
             LandingFile(
