@@ -32,12 +32,22 @@ def message_expression(template: MessageTemplate, columns: Mapping[str, str]) ->
     pieces: list[str] = []
     for kind, value in parts:
         if kind == "text":
+            if not _utf8(value):
+                return None  # e.g. a lone surrogate: DuckDB holds UTF-8 only; Jinja renders it
             pieces.append(quote_literal(value))
         elif value in columns:
             pieces.append(f"coalesce({columns[value]}::varchar, '')")
         else:
             return None
     return " || ".join(pieces) if pieces else "''"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def render_messages(

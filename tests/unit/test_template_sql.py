@@ -16,10 +16,13 @@ from cohortflow.template_sql import message_expression, render_messages
 
 VARIABLES = ("name", "amount", "phone_number")
 TEXT = st.text(
-    alphabet=st.sampled_from(list("ab Z0'\"\\{}%#|-_:,.\n\t\r$é€₹😀名€;")) | st.characters(),
+    # Text read from YAML or a cohort file is valid UTF-8: no lone surrogates (category Cs);
+    # a template holding one falls back to Jinja (test below).
+    alphabet=st.sampled_from(list("ab Z0'\"\\{}%#|-_:,.\n\t\r$é€₹😀名€;"))
+    | st.characters(blacklist_categories=("Cs",)),
     max_size=12,
 )
-VALUE = st.none() | st.text(max_size=15)
+VALUE = st.none() | st.text(st.characters(blacklist_categories=("Cs",)), max_size=15)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +91,8 @@ def test_render_messages_only_renders_rows_without_reasons(tmp_path: Path) -> No
     rows = conn.execute("select row_number, message, render_error from rendered "
                         "order by row_number").fetchall()
     assert rows == [(2, "Hi !", None), (3, "Hi Ravi!", None)]
+
+
+def test_template_text_that_is_not_utf8_falls_back_to_jinja() -> None:
+    template = templating.MessageTemplate.compile("Hi \ud800 {{ name }}", field="template")
+    assert message_expression(template, {"name": "value_1"}) is None
