@@ -1,3 +1,3 @@
-"""cohortflow: validated, de-duplicated, personalised recipient batches from dropped cohort files."""
+"""cohortflow: validated, de-duplicated, personalised recipient batches from dropped cohorts."""
 
 __version__ = "0.1.0"

@@ -6,7 +6,6 @@ outcome. Run as a script to write the files into a folder for manual poking:
 
 from __future__ import annotations
 
-
 import sys
 import zipfile
 from collections.abc import Callable
