@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 import logging
 import os
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +26,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cohortflow import (
-    contracts,
     formatters,
     phones,
     phones_fast,
@@ -38,7 +40,7 @@ from cohortflow.errors import CohortError, ConfigError
 from cohortflow.readers import RawCohort, read_cohort
 from cohortflow.report import write_report
 from cohortflow.settings import get_settings
-from cohortflow.sqlfiles import render_sql
+from cohortflow.sqlfiles import quote_identifier, render_sql
 from cohortflow.summary import CohortSummary, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,14 @@ class _Timer:
             self.timings[name] = round(time.perf_counter() - started, 4)
 
 
+def _preload_contracts() -> None:
+    """Import pandas and pandera (about a second) in a thread while DuckDB reads the file and
+    checks the phones (which release the GIL); the contracts step then finds them loaded."""
+    if "cohortflow.contracts" not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=("cohortflow.contracts",),
+                         name="cohortflow-preload", daemon=True).start()
+
+
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's content, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -113,6 +123,7 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     recipients; bugs raise.
     """
     timer = _Timer()
+    _preload_contracts()
     now = _utcnow()
     sha256 = file_sha256(request.source)
     campaign = request.campaign
@@ -130,7 +141,7 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="cohortflow-") as scratch:
-            conn = _connect(Path(scratch))
+            conn = _connect(Path(scratch), on_disk=_large(request.source))
             try:
                 _run(conn, request, summary, out_dir, timer)
             finally:
@@ -148,11 +159,24 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     return summary
 
 
-def _connect(scratch: Path) -> duckdb.DuckDBPyConnection:
+#: Sources larger than this are processed in a DuckDB database file in the scratch folder
+#: (its table blocks can be evicted to disk, so 10M rows fit the memory limit); smaller ones in
+#: memory, which saves writing and compressing every intermediate table.
+ON_DISK_BYTES = 256 * 1024**2
+
+
+def _large(source: Path) -> bool:
+    limit = int(os.environ.get("COHORTFLOW_DUCKDB_ON_DISK_BYTES", ON_DISK_BYTES))
+    return source.stat().st_size > limit
+
+
+def _connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
     # A bounded memory limit makes DuckDB spill to the scratch folder on very large cohorts.
-    conn = duckdb.connect(config={
+    # In memory, 768MB keeps the whole process (Python, Arrow, pandas chunks) under 1 GiB.
+    default_limit = "1GB" if on_disk else "768MB"
+    conn = duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
         "temp_directory": str(scratch / "spill"),
-        "memory_limit": os.environ.get("COHORTFLOW_DUCKDB_MEMORY_LIMIT", "1GB"),
+        "memory_limit": os.environ.get("COHORTFLOW_DUCKDB_MEMORY_LIMIT", default_limit),
     })
     return conn
 
@@ -205,12 +229,14 @@ def _run(
             "phone_column": raw.column_for(mapping.phone_number.column_name or ""),
             "fields": fields,
         }
-        conn.execute(render_sql(sql_dir, "ingest/01_fields.sql", **context), params)
-        conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context))
+        # 02_row_checks.sql includes 01_fields.sql (the formatted fields) as a CTE
+        conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context), params)
+        _drop(conn, "phone_lookup", "dnc_numbers")
     with timer.step("render"):
-        _render(conn, fields, message, layout, sql_dir=sql_dir)
+        message_sql = _render(conn, fields, message, layout, sql_dir=sql_dir)
     with timer.step("dedupe"):
-        conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql"))
+        conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql))
+        _drop(conn, "checked", "rendered")
     with timer.step("write"):
         _write_outputs(
             conn,
@@ -222,6 +248,18 @@ def _run(
             has_message=message is not None,
             has_payload=layout is not None,
         )
+
+
+def _drop(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Free intermediate tables (or registered Arrow views) once the next step has used them."""
+    for name in names:
+        try:
+            conn.execute(f"drop table if exists {quote_identifier(name)}")
+        except duckdb.CatalogException:  # a view, or a registered Arrow table
+            try:
+                conn.execute(f"drop view if exists {quote_identifier(name)}")
+            except duckdb.CatalogException:
+                conn.unregister(name)
 
 
 def _output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
@@ -325,13 +363,18 @@ def _render(
     layout: templating.LayoutTemplate | None,
     *,
     sql_dir: Path,
-) -> None:
-    """Render the message and layout for rows that passed every check so far."""
-    if (message is not None and layout is None and phones_fast.fast_paths_enabled()
-            and template_sql.render_messages(conn, sql_dir, message, {
-                "phone_number": "e164", "region": "region",
-                **{f.name: f"value_{f.index}" for f in fields}})):
-        return  # a simple template, rendered as SQL concatenation
+) -> str | None:
+    """Render the message and layout for rows that passed every check so far.
+
+    For a simple template (fast paths on) nothing is rendered here: the SQL expression that
+    renders it is returned, and 03_dedupe.sql evaluates it in its own pass over ``checked``.
+    """
+    if message is not None and layout is None and phones_fast.fast_paths_enabled():
+        expression = template_sql.message_expression(message, {
+            "phone_number": "e164", "region": "region",
+            **{f.name: f"value_{f.index}" for f in fields}})
+        if expression is not None:
+            return expression  # a simple template, rendered as SQL concatenation
     empty = pa.table(
         {
             "row_number": pa.array([], pa.int64()),
@@ -342,7 +385,7 @@ def _render(
     )
     if message is None and layout is None:
         conn.register("rendered", empty)
-        return
+        return None
     value_columns = ", ".join(f"value_{f.index}" for f in fields)
     candidates = conn.sql(
         "select row_number, e164, region"
@@ -376,6 +419,7 @@ def _render(
             }
         ),
     )
+    return None
 
 
 def _write_outputs(
@@ -389,6 +433,8 @@ def _write_outputs(
     has_message: bool,
     has_payload: bool,
 ) -> None:
+    from cohortflow import contracts  # pandas + pandera: loaded by _preload_contracts
+
     columns = [
         {"source": source, "header": csv_safe(header)}
         for source, header in zip(raw.columns, raw.headers, strict=True)

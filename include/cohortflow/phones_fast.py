@@ -232,6 +232,7 @@ def decide_in_sql(
         left join _phone_codes as codes using (cc)
     """)
     conn.unregister("_phone_codes")
+    conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
     conn.execute("create or replace temp table phone_national (raw varchar, cc integer, "
                  "nn varchar, nsn varchar)")
     metas = [key for (key,) in conn.execute(
@@ -244,6 +245,8 @@ def decide_in_sql(
     for code in codes:
         conn.execute(render_sql(sql_dir, "phones/03_judge.sql", code=code, details=details))
     conn.execute(render_sql(sql_dir, "phones/04_rest.sql", errors=_parse_errors()))
+    conn.execute("drop table phone_national")
+    conn.execute("drop table phone_keyed")
     counts = conn.execute(
         "select (select count(*) from phone_fast), (select count(*) from phone_distinct)"
     ).fetchall()[0]
@@ -292,4 +295,6 @@ def create_phone_lookup(
     """)
     conn.unregister("_phone_library")
     total = conn.execute("select count(*) from phone_distinct").fetchall()[0][0]
+    for table in ("phone_distinct", "phone_parsed", "phone_keyed", "phone_national", "phone_fast"):
+        conn.execute(f"drop table if exists {table}")  # only phone_lookup is used from here
     return {"distinct": int(total), "fast": int(total) - len(rest), "library": len(rest)}

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from cohortflow.sqlfiles import quote_identifier
 
-CHUNK_ROWS = 1_000_000
+if TYPE_CHECKING:  # pandas is imported by the contracts (see ingest._preload_contracts)
+    import pandas as pd
+
+CHUNK_ROWS = 250_000  # a pandas chunk of this many rows stays well under 100 MiB
 
 
 class ContractError(ValueError):

@@ -12,11 +12,8 @@ hypothesis.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
-import duckdb
-
-from cohortflow.sqlfiles import quote_literal, render_sql
+from cohortflow.sqlfiles import quote_literal
 from cohortflow.templating import MessageTemplate
 
 
@@ -48,22 +45,3 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def render_messages(
-    conn: duckdb.DuckDBPyConnection,
-    sql_dir: Path,
-    template: MessageTemplate,
-    columns: Mapping[str, str],
-) -> bool:
-    """Create ``rendered(row_number, message, payload, render_error)`` for the rows of
-    ``checked`` that passed every check so far, with the message rendered in SQL.
-
-    Returns False (and does nothing) when ``template`` is not simple: render with Jinja then.
-    """
-    expression = message_expression(template, columns)
-    if expression is None:
-        return False
-    conn.execute(render_sql(sql_dir, "ingest/render_message.sql", message=expression))
-    return True
-

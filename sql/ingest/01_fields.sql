@@ -2,7 +2,8 @@
 -- Blank values are never passed to a formatting macro; a macro returning NULL for a non-blank
 -- value marks a formatting failure (rejected later as format_error:<field>).
 -- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
-create or replace table fields as
+-- A query, not a table: 02_row_checks.sql includes it as its `fields` CTE, so the formatted
+-- fields are never materialised on their own.
 with sourced as (
     select
         row_number,

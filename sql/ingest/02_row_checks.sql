@@ -3,6 +3,9 @@
 -- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
 create or replace table checked as
+with fields as (
+{% include "ingest/01_fields.sql" %}
+)
 select
     fields.*,
     phone_lookup.e164,

@@ -1,8 +1,19 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
 -- the first occurrence of a number is kept, later ones name the kept row.
--- rendered(row_number, message, payload, render_error) holds the renders of candidate rows.
+-- rendered(row_number, message, payload, render_error) holds the renders of candidate rows
+-- (unless message_sql, a simple template's SQL expression, renders them here).
 create or replace table final as
 with rendered_checks as (
+    {%- if message_sql %}
+    -- a simple template (cohortflow.template_sql): rendered here, in the same pass, for the
+    -- rows without reasons; such a render cannot fail
+    select
+        checked.* exclude (reasons),
+        case when len(checked.reasons) = 0 then {{ message_sql }} end as message,
+        null::varchar as payload,
+        checked.reasons
+    from checked
+    {%- else %}
     select
         checked.* exclude (reasons),
         rendered.message,
@@ -12,17 +23,19 @@ with rendered_checks as (
              else checked.reasons end as reasons
     from checked
     left join rendered using (row_number)
+    {%- endif %}
 ),
-kept as (
-    select row_number, min(row_number) over (partition by e164) as kept_row
+kept as (  -- per number, the first row that passes (an aggregate: cheaper than a window)
+    select e164, min(row_number) as kept_row
     from rendered_checks
     where len(reasons) = 0
+    group by e164
 )
 select
     rendered_checks.* exclude (reasons),
-    case when kept.kept_row < rendered_checks.row_number
+    case when len(reasons) = 0 and kept.kept_row < rendered_checks.row_number
          then list_append(reasons, 'duplicate_phone: same number as row ' || kept.kept_row
                                    || ', which is kept')
          else reasons end as reasons
 from rendered_checks
-left join kept using (row_number)
+left join kept using (e164)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pyarrow as pa
 import pytest
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 
 from cohortflow import templating
 from cohortflow.errors import ConfigError
-from cohortflow.template_sql import message_expression, render_messages
+from cohortflow.template_sql import message_expression
 
 VARIABLES = ("name", "amount", "phone_number")
 TEXT = st.text(
@@ -78,19 +76,6 @@ def test_templates_that_are_not_simple_stay_on_jinja(source: str) -> None:
 def test_variable_without_column_stays_on_jinja() -> None:
     template = templating.MessageTemplate.compile("Hi {{ other }}", field="template")
     assert message_expression(template, {"name": "name"}) is None
-
-
-def test_render_messages_only_renders_rows_without_reasons(tmp_path: Path) -> None:
-    sql_dir = Path(__file__).resolve().parents[2] / "sql"
-    conn = duckdb.connect()
-    conn.execute("create table checked as select * from (values "
-                 "(1, 'Asha', ['invalid_phone: too short']), (2, null, []::varchar[]), "
-                 "(3, 'Ravi', []::varchar[])) as t(row_number, value_1, reasons)")
-    template = templating.MessageTemplate.compile("Hi {{ name }}!", field="template")
-    assert render_messages(conn, sql_dir, template, {"name": "value_1"})
-    rows = conn.execute("select row_number, message, render_error from rendered "
-                        "order by row_number").fetchall()
-    assert rows == [(2, "Hi !", None), (3, "Hi Ravi!", None)]
 
 
 def test_template_text_that_is_not_utf8_falls_back_to_jinja() -> None:
