@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
-import json
 import logging
 import os
 import sys
@@ -23,7 +22,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cohortflow import (
     formatters,
@@ -474,21 +472,8 @@ def _write_outputs(
         )
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(path)
-
-
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _count(values: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def _remove_stale(out_dir: Path) -> None:
@@ -499,8 +484,3 @@ def _remove_stale(out_dir: Path) -> None:
 
 def _utcnow() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def summary_json(summary: CohortSummary) -> str:
-    """The summary as pretty JSON text (what ``summary.json`` holds)."""
-    return json.dumps(summary.to_json(), indent=2, ensure_ascii=False)

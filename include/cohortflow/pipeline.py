@@ -104,6 +104,7 @@ def _process(file: LandingFile, out_dir: Path, settings: Settings) -> CohortSumm
 
 def _config_failure(file: LandingFile, out_dir: Path, error: ConfigError) -> CohortSummary:
     from cohortflow.ingest import SUMMARY_FILE, _utcnow
+    from cohortflow.report import write_report
 
     now = _utcnow()
     summary = CohortSummary(
@@ -117,6 +118,7 @@ def _config_failure(file: LandingFile, out_dir: Path, error: ConfigError) -> Coh
     )
     summary.fail(error.code, error.message)
     write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
+    write_report(out_dir, summary)
     log.warning("cohort %s (%s) failed: %s", file.cohort_id, file.name, error.message)
     return summary
 

@@ -100,3 +100,22 @@ def test_unicode_and_spaces_in_names_are_archived_safely(tmp_path: Path) -> None
     assert not path.exists()
     assert moved.exists() and moved.parent == tmp_path / "archive" / "loans"
     assert moved.with_name(moved.name + ".summary.json").exists()
+
+
+def test_a_campaign_config_error_fails_the_cohort_with_summary_and_report(
+    tmp_path: Path,
+) -> None:
+    from cohortflow.pipeline import find_new_files, process_file
+    from cohortflow.settings import Settings
+
+    campaigns = tmp_path / "campaigns"
+    campaigns.mkdir()
+    (campaigns / "loans.yaml").write_text("allowed_schedule: {timezone: Asia/Kolkatta}\n")
+    _drop(tmp_path / "landing", "loans", "june.csv")
+    settings = Settings(landing=str(tmp_path / "landing"), warehouse=str(tmp_path / "warehouse"),
+                        campaigns=str(campaigns), settle_seconds=0)
+    (item,) = find_new_files(settings)
+    result = process_file(item, settings)
+    assert result["status"] == "failed"
+    assert "allowed_schedule.timezone" in result["error"]
+    assert (Path(result["cohort_dir"]) / "report.html").exists()
