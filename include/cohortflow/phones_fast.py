@@ -73,6 +73,21 @@ class RegionRules:
     types: tuple[tuple[tuple[int, ...], str], ...]  # (possible lengths, pattern) per type
 
     @property
+    def length_mask(self) -> int:
+        """The general possible lengths as a bit mask (bit n: length n is possible)."""
+        return length_mask(self.lengths)
+
+    @property
+    def other_length_mask(self) -> int:
+        """The possible lengths after the shortest, as a bit mask."""
+        return length_mask(self.lengths[1:])
+
+    @property
+    def local_length_mask(self) -> int:
+        """The local-only possible lengths, as a bit mask."""
+        return length_mask(self.local_lengths)
+
+    @property
     def types_pattern(self) -> str | None:
         """One pattern for all types, over ``chr(65 + length) || number``.
 
@@ -88,6 +103,12 @@ class RegionRules:
             marker = "[" + "".join(_length_marker(n) for n in usable) + "]" if usable else "."
             alternatives.append(f"{marker}(?:{pattern})")
         return "|".join(alternatives) or None
+
+
+def length_mask(lengths: Iterable[int]) -> int:
+    """Bit n set for each length n (lengths of 63 digits or more cannot occur in a mask: the
+    SQL tests ``least(length, 63)``, whose bit is never set)."""
+    return sum(1 << n for n in set(lengths) if 0 <= n < 63)
 
 
 def _length_marker(length: int) -> str:
@@ -214,8 +235,10 @@ def decide_in_sql(
         default_key=metadata_key(default_region, default_code),
         errors=_parse_errors(),
     ))
+    # most frequent first: a CASE tests its branches in order
     present = [int(code) for (code,) in conn.execute(
-        "select distinct cc from phone_parsed where cc is not null and not undecided order by cc"
+        "select cc from phone_parsed where cc is not null and not undecided "
+        "group by cc order by count(*) desc, cc"
     ).fetchall()]
     codes = [_code_context(code) for code in present if _regions_for_code(code)]
     _define_rules(conn, sql_dir, [
@@ -233,17 +256,20 @@ def decide_in_sql(
     """)
     conn.unregister("_phone_codes")
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
-    conn.execute("create or replace temp table phone_national (raw varchar, cc integer, "
-                 "nn varchar, nsn varchar)")
-    metas = [key for (key,) in conn.execute(
-        "select distinct meta from phone_keyed where meta is not null").fetchall()]
-    for key in sorted(metas):
-        conn.execute(render_sql(sql_dir, "phones/02_national.sql", key=key))
-    conn.execute("create or replace temp table phone_fast (raw varchar, e164 varchar, "
-                 "region varchar, error varchar, undecided boolean)")
-    details = _length_details()
-    for code in codes:
-        conn.execute(render_sql(sql_dir, "phones/03_judge.sql", code=code, details=details))
+    keys = [key for (key,) in conn.execute(
+        "select meta from phone_keyed where meta is not null "
+        "group by meta order by count(*) desc, meta").fetchall()]
+    if keys:
+        conn.execute(render_sql(sql_dir, "phones/02_national.sql", keys=keys))
+    else:  # nothing parsed to a known code: every value goes to 04_rest.sql
+        conn.execute("create or replace temp table phone_national "
+                     "(raw varchar, cc integer, nn varchar, nsn varchar)")
+    if codes:
+        conn.execute(render_sql(sql_dir, "phones/03_judge.sql", codes=codes,
+                                details=_length_details(), non_geo=NON_GEO))
+    else:
+        conn.execute("create or replace temp table phone_fast (raw varchar, e164 varchar, "
+                     "region varchar, error varchar, undecided boolean)")
     conn.execute(render_sql(sql_dir, "phones/04_rest.sql", errors=_parse_errors()))
     conn.execute("drop table phone_national")
     conn.execute("drop table phone_keyed")

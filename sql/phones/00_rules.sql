@@ -8,6 +8,11 @@
 --   _ph_len_<k>(n)    _test_number_length: 'ok' | 'local' | 'short' | 'long' | 'invalid'
 --   _ph_valid_<k>(n)  _number_type_helper(n) is not UNKNOWN (the number is valid there)
 -- A prefix pattern that cannot match the empty string needs one call: length 0 = no match.
+-- A set of lengths is a bit mask tested with a shift: the optimizer would turn an IN list or
+-- list_contains into a join over every row of the query, even under a CASE branch.
+{%- macro length_in(mask, n) -%}
+((({{ mask }}::UBIGINT >> least(length({{ n }}), 63)::UBIGINT) & 1) = 1)
+{%- endmacro %}
 {% for rule in rules %}
 CREATE OR REPLACE TEMP MACRO _ph_gen_{{ rule.key }}(n) AS
     {% if rule.general_pattern %}regexp_full_match(n, {{ rule.general_pattern | literal }}){% else %}false{% endif %};
@@ -25,13 +30,13 @@ CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS
     {%- if rule.lengths %}
     CASE
         {%- if rule.local_lengths %}
-        WHEN list_contains([{{ rule.local_lengths | join(", ") }}], length(n)) THEN 'local'
+        WHEN {{ length_in(rule.local_length_mask, 'n') }} THEN 'local'
         {%- endif %}
         WHEN length(n) = {{ rule.lengths[0] }} THEN 'ok'
         WHEN length(n) < {{ rule.lengths[0] }} THEN 'short'
         WHEN length(n) > {{ rule.lengths[-1] }} THEN 'long'
         {%- if rule.lengths | length > 1 %}
-        WHEN list_contains([{{ rule.lengths[1:] | join(", ") }}], length(n)) THEN 'ok'
+        WHEN {{ length_in(rule.other_length_mask, 'n') }} THEN 'ok'
         {%- endif %}
         ELSE 'invalid'
     END;
@@ -41,7 +46,7 @@ CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS
 
 CREATE OR REPLACE TEMP MACRO _ph_valid_{{ rule.key }}(n) AS
     {%- if rule.general_pattern and rule.types_pattern %}
-    CASE WHEN {% if rule.lengths %}list_contains([{{ rule.lengths | join(", ") }}], length(n)) AND {% endif %}_ph_gen_{{ rule.key }}(n)
+    CASE WHEN {% if rule.lengths %}{{ length_in(rule.length_mask, 'n') }} AND {% endif %}_ph_gen_{{ rule.key }}(n)
          -- every number type at once: chr(65 + length) then the number, so that a type's
          -- possible lengths are part of its alternative ([K](?:pattern) for length 10).
          THEN regexp_full_match(chr((65 + length(n))::integer) || n, {{ rule.types_pattern | literal }})

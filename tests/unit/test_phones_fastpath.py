@@ -37,7 +37,10 @@ TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.TOL
 _FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
 _JUNK = ("", " ", "n/a", "+", "++91 98765 43210", "98765x123", "tel:+91-98765-43210",
          "+91 98765 43210 ext. 12", "١٢٣٤٥٦٧٨٩٠", "1-800-FLOWERS", "(0)", "0", "00", "000",
-         "+0 123 4567", "+800 1234 5678", "+882 1234 5678", "+979 123456789")
+         "+0 123 4567", "+800 1234 5678", "+882 1234 5678", "+979 123456789",
+         # '+' and an unknown code: parse retries without the '+' (IDD, default code)
+         "+999 123456789", "+99 12345", "+0091 98765 43210", "+011 1 212 555 0100",
+         "+001 212 555 0100", "+969 1 234 5678", "+21 1234567", "+28 12 34", "+999")
 
 
 def _examples() -> list[phonenumbers.PhoneNumber]:
@@ -115,6 +118,9 @@ def generate_numbers(count: int, seed: int = 7) -> list[str]:
             region = phonenumbers.region_code_for_country_code(code)
             prefixes[code] = phonenumbers.ndd_prefix_for_region(region, True) or "0"
         nsn = phonenumbers.national_significant_number(example)
+        if rng.random() < 0.02:  # any three digits after '+': known and unknown codes
+            values.add(f"+{rng.randrange(1000)} " + "".join(rng.choices("0123456789", k=9)))
+            continue
         if rng.random() < 0.03:
             values.add(phonenumbers.format_number(example, rng.choice(
                 (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL,
@@ -163,6 +169,21 @@ def test_cohort_numbers_are_decided_in_sql() -> None:
     assert [fast[v] for v in values] == list(
         zip(library.e164, library.region, library.error, strict=True))
     assert stats["library"] < 0.05 * stats["distinct"], stats
+
+
+@pytest.mark.parametrize("values", [
+    ["n/a", "tel:+91-98765-43210"],  # nothing the fast path parses
+    ["+999 123456789", "+0091 98765 43210"],  # parsed, but no known calling code
+    ["+91 98765 43210"],
+])
+def test_fast_path_runs_on_any_mix_without_falling_back(
+    values: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    fast, _ = fast_results(values, "IN")
+    library = phones.normalize_distinct(values, "IN")
+    assert [fast[v] for v in values] == list(
+        zip(library.e164, library.region, library.error, strict=True))
+    assert "fast path unavailable" not in caplog.text
 
 
 def test_fast_paths_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
