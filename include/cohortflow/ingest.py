@@ -10,7 +10,6 @@ import hashlib
 import importlib
 import logging
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -91,12 +90,34 @@ class _Timer:
             self.timings[name] = round(time.perf_counter() - started, 4)
 
 
+_WARM_UP: list[threading.Thread] = []  # the one warm-up thread of this process, once started
+_WARM_UP_LOCK = threading.Lock()
+
+
 def _preload_contracts() -> None:
-    """Import pandas and pandera (about a second) in a thread while DuckDB reads the file and
-    checks the phones (which release the GIL); the contracts step then finds them loaded."""
-    if "cohortflow.contracts" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=("cohortflow.contracts",),
-                         name="cohortflow-preload", daemon=True).start()
+    """Import pandas and pandera and load pandera's backends (about 1.5 s) in a thread while
+    DuckDB reads the file and checks the phones (which release the GIL); the contracts step
+    waits for it (:func:`_contracts`). Once per process."""
+    with _WARM_UP_LOCK:
+        if not _WARM_UP:
+            thread = threading.Thread(target=_warm_up_contracts, name="cohortflow-preload",
+                                      daemon=True)
+            thread.start()
+            _WARM_UP.append(thread)
+
+
+def _contracts() -> Any:
+    """The contracts module, once the warm-up thread (if any) has finished with it."""
+    for thread in _WARM_UP:
+        thread.join()
+    return importlib.import_module("cohortflow.contracts")
+
+
+def _warm_up_contracts() -> None:
+    try:
+        importlib.import_module("cohortflow.contracts").warm_up()
+    except Exception:  # the real validation reports any problem; a warm-up never fails a run
+        log.debug("contracts warm-up failed", exc_info=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -431,7 +452,7 @@ def _write_outputs(
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    from cohortflow import contracts  # pandas + pandera: loaded by _preload_contracts
+    contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
 
     columns = [
         {"source": source, "header": csv_safe(header)}

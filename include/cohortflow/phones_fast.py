@@ -207,11 +207,12 @@ def _length_details() -> dict[str, str]:
     return details
 
 
-def _country_codes_by_length() -> dict[int, list[str]]:
-    codes: dict[int, list[str]] = {1: [], 2: [], 3: []}
-    for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
-        codes[len(str(code))].append(str(code))
-    return codes
+def _country_codes_pattern() -> str:
+    """Every known calling code as one alternation, shortest first (``1|7|20|...``), so a
+    leftmost-first match takes 1, 2 then 3 digits as ``_extract_country_code`` does."""
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE,
+                   key=lambda code: (len(str(code)), code))
+    return "|".join(str(code) for code in codes)
 
 
 def decide_in_sql(
@@ -230,49 +231,37 @@ def decide_in_sql(
         sql_dir, "phones/01_parse.sql",
         idd=default_metadata.international_prefix or None,
         idd_may_be_empty=_may_match_empty(default_metadata.international_prefix),
-        codes=_country_codes_by_length(),
+        country_codes=_country_codes_pattern(),
         default_code=str(default_code),
         default_key=metadata_key(default_region, default_code),
         errors=_parse_errors(),
     ))
-    # most frequent first: a CASE tests its branches in order
-    present = [int(code) for (code,) in conn.execute(
-        "select cc from phone_parsed where cc is not null and not undecided "
-        "group by cc order by count(*) desc, cc"
-    ).fetchall()]
-    codes = [_code_context(code) for code in present if _regions_for_code(code)]
+    # The codes and metadata keys present, most frequent first (a CASE tests its branches in
+    # order); a value without a key of its own takes its code's main region.
+    present = conn.execute(
+        "select cc, meta, count(*) from phone_parsed "
+        "where cc is not null and error is null and not undecided group by all"
+    ).fetchall()
+    by_code: dict[int, int] = {}
+    for code, _, count in present:
+        by_code[int(code)] = by_code.get(int(code), 0) + count
+    codes = [_code_context(code) for code in sorted(by_code, key=lambda c: (-by_code[c], c))
+             if _regions_for_code(code)]
     _define_rules(conn, sql_dir, [
         (option["region"], code["cc"]) for code in codes for option in code["options"]
     ], defined)
-    conn.register("_phone_codes", pa.table({
-        "cc": pa.array([code["cc"] for code in codes], pa.int32()),
-        "main_key": pa.array([code["main_key"] for code in codes], pa.string()),
-    }))
-    conn.execute("""
-        create or replace temp table phone_keyed as
-        select parsed.* exclude (meta), coalesce(parsed.meta, codes.main_key) as meta
-        from phone_parsed as parsed
-        left join _phone_codes as codes using (cc)
-    """)
-    conn.unregister("_phone_codes")
+    main_keys = {code["cc"]: code["main_key"] for code in codes}
+    by_key: dict[str, int] = {}
+    for code, meta, count in present:
+        key = meta or main_keys.get(int(code))
+        if key is not None:
+            by_key[key] = by_key.get(key, 0) + count
+    conn.execute(render_sql(
+        sql_dir, "phones/02_judge.sql",
+        codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
+        details=_length_details(), non_geo=NON_GEO, errors=_parse_errors(),
+    ))
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
-    keys = [key for (key,) in conn.execute(
-        "select meta from phone_keyed where meta is not null "
-        "group by meta order by count(*) desc, meta").fetchall()]
-    if keys:
-        conn.execute(render_sql(sql_dir, "phones/02_national.sql", keys=keys))
-    else:  # nothing parsed to a known code: every value goes to 04_rest.sql
-        conn.execute("create or replace temp table phone_national "
-                     "(raw varchar, cc integer, nn varchar, nsn varchar)")
-    if codes:
-        conn.execute(render_sql(sql_dir, "phones/03_judge.sql", codes=codes,
-                                details=_length_details(), non_geo=NON_GEO))
-    else:
-        conn.execute("create or replace temp table phone_fast (raw varchar, e164 varchar, "
-                     "region varchar, error varchar, undecided boolean)")
-    conn.execute(render_sql(sql_dir, "phones/04_rest.sql", errors=_parse_errors()))
-    conn.execute("drop table phone_national")
-    conn.execute("drop table phone_keyed")
     counts = conn.execute(
         "select (select count(*) from phone_fast), (select count(*) from phone_distinct)"
     ).fetchall()[0]

@@ -6,18 +6,14 @@
 -- cc), undecided (true: the library must decide; so is every value of another shape).
 -- Needs the _ph_* macros of the default region (00_rules.sql).
 create or replace temp table phone_parsed as
-{%- set full_width = [("０", "0"), ("１", "1"), ("２", "2"), ("３", "3"), ("４", "4"), ("５", "5"),
-                      ("６", "6"), ("７", "7"), ("８", "8"), ("９", "9"), ("＋", "+")] %}
 {%- set separators = [" ", "\t", "+", "(", ")", ".", "-"] %}
 with shaped as (
     select
         raw,
-        -- ASCII text (as many bytes as characters) needs no translation; chained replace()
-        -- is several times faster than translate() or regexp_replace()
+        -- ASCII text (as many bytes as characters) needs no translation
         case when length(raw) > 100 then ''
              when strlen(raw) = length(raw) then raw
-             else {% for _ in full_width %}replace({% endfor %}raw
-                  {%- for wide, ascii in full_width %}, '{{ wide }}', '{{ ascii }}'){% endfor %}
+             else translate(raw, '０１２３４５６７８９＋', '0123456789+')
         end as t
     from phone_distinct
 ),
@@ -30,6 +26,7 @@ simple as (
     -- and is undecided at the end
     select
         raw,
+        -- chained replace() is faster than regexp_replace() or translate() here
         case when simple_shape
              then {% for _ in separators %}replace({% endfor %}t
                   {%- for separator in separators %}, {{ separator | literal }}, ''){% endfor %}
@@ -69,11 +66,9 @@ prefixed as (
 international as (
     select
         *,
-        case when length(full_number) = 0 or left(full_number, 1) = '0' then 0
-             when left(full_number, 1) in ({{ codes[1] | map("literal") | join(", ") }}) then 1
-             when left(full_number, 2) in ({{ codes[2] | map("literal") | join(", ") }}) then 2
-             when left(full_number, 3) in ({{ codes[3] | map("literal") | join(", ") }}) then 3
-             else 0 end as cc_len,
+        -- _extract_country_code: the first of 1, 2, 3 leading digits that is a known code (a
+        -- regular expression of all codes, shortest first; none starts with 0)
+        length(regexp_extract(full_number, {{ ("^(?:" ~ country_codes ~ ")") | literal }})) as cc_len,
         -- the default branch: does the number start with the default region's code?
         case when not (plus or idd) and starts_with(d, {{ default_code | literal }})
              then substr(d, {{ default_code | length + 1 }}) end as after_code

@@ -1,0 +1,149 @@
+-- phone_fast(raw, e164, region, error, undecided): the library's answer for every value of
+-- phone_parsed, in one pass with no join. Each CASE dispatches on the calling code or the
+-- metadata key (most frequent first), so a value runs only its own region's patterns.
+--   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key,
+--             then parse's rule that the stripped number must not be too short, local-only or
+--             of an invalid length (nsn NULL: the library decides, a transform rule applies);
+--   judged:   for a national significant number of 2 to 17 digits, the region
+--             (region_code_for_number: the first region of the code whose leading digits
+--             match, or else whose number types match), validity there (_number_type_helper),
+--             E.164, and for invalid numbers the detail of phones._invalid_detail
+--             (is_possible_number_with_reason in the code's main region);
+--   the rest: parse errors found on the way (too short, too long, bad country code after an
+--             international prefix) and the values the library must decide (undecided).
+-- Needs the _ph_* macros of every key (00_rules.sql).
+-- With no code present, each CASE keeps one branch that never matches (valid SQL, all NULL).
+{%- macro never(items) %}{% if not items %}
+            when null then null{% endif %}{% endmacro %}
+create or replace temp table phone_fast as
+with keyed as (
+    select
+        raw, error, cc, nn, undecided,
+        coalesce(meta, case cc{{ never(codes) }}
+            {%- for code in codes %}
+            when {{ code.cc }} then {{ code.main_key | literal }}
+            {%- endfor %}
+        end) as meta,
+        error is null and not undecided and length(nn) >= 2 as eligible
+    from phone_parsed
+),
+candidates as (
+    select
+        *,
+        case when eligible then
+            case meta{{ never(keys) }}
+                {%- for key in keys %}
+                when {{ key | literal }} then _ph_np_{{ key }}(nn)
+                {%- endfor %}
+            end
+        end as np_len
+    from keyed
+),
+stripped as (
+    select
+        *,
+        case when not eligible or np_len is null or np_len < 0 then null
+             when np_len = 0 then nn
+             when case meta{{ never(keys) }}
+                      {%- for key in keys %}
+                      when {{ key | literal }} then _ph_gen_{{ key }}(nn)
+                          and not _ph_gen_{{ key }}(substr(nn, np_len + 1))
+                      {%- endfor %}
+                  end then nn
+             else substr(nn, np_len + 1) end as potential
+    from candidates
+),
+measured as (
+    select
+        *,
+        case when potential is not null then
+            case meta{{ never(keys) }}
+                {%- for key in keys %}
+                when {{ key | literal }} then _ph_len_{{ key }}(potential)
+                {%- endfor %}
+            end
+        end as potential_length
+    from stripped
+),
+national as (
+    select
+        raw, error, cc, nn, undecided,
+        case when potential is null or potential_length is null then null
+             when potential_length in ('short', 'local', 'invalid') then nn
+             else potential end as nsn
+    from measured
+),
+regioned as (
+    select
+        *,
+        coalesce(length(nsn) between 2 and 17, false) as judgeable,
+        case when length(nsn) between 2 and 17 then
+            case cc{{ never(codes) }}
+                {%- for code in codes %}
+                when {{ code.cc }} then
+                    {%- if code.options | length == 1 %}
+                    {{ code.options[0].key | literal }}
+                    {%- else %}
+                    case
+                        {%- for option in code.options %}
+                        when {% if option.leading_digits %}regexp_matches(nsn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }}){% else %}_ph_valid_{{ option.key }}(nsn){% endif %} then {{ option.key | literal }}
+                        {%- endfor %}
+                    end
+                    {%- endif %}
+                {%- endfor %}
+            end
+        end as number_key
+    from national
+),
+judged as (
+    select
+        *,
+        coalesce(case number_key{{ never(codes) }}
+            {%- for code in codes %}{% for option in code.options %}
+            when {{ option.key | literal }} then _ph_valid_{{ option.key }}(nsn)
+            {%- endfor %}{% endfor %}
+        end, false) as valid
+    from regioned
+),
+detailed as (
+    -- only invalid numbers need the possibility (is_possible_number_with_reason)
+    select
+        *,
+        case when judgeable and not valid then
+            case cc{{ never(codes) }}
+                {%- for code in codes %}
+                when {{ code.cc }} then _ph_len_{{ code.main_key }}(nsn)
+                {%- endfor %}
+            end
+        end as possibility
+    from judged
+)
+select
+    raw,
+    case when valid then '+' || cc || nsn end as e164,
+    -- the key is the region, or n<code> for a non-geographic code (region 001)
+    case when not valid then null
+         when starts_with(number_key, 'n') then {{ non_geo | literal }}
+         else number_key end as region,
+    case when valid then null
+         when judgeable then replace(case possibility
+             {%- for state, detail in details.items() %}
+             when {{ state | literal }} then {{ detail | literal }}
+             {%- endfor %}
+             end, '{region}', case cc{{ never(codes) }}
+                 {%- for code in codes %}
+                 when {{ code.cc }} then {{ code.main_region | literal }}
+                 {%- endfor %}
+             end)
+         when undecided then null
+         when error is not null then error
+         when nn is null then null
+         when length(nn) < 2 then {{ errors.too_short | literal }}
+         when length(nsn) > 17 then {{ errors.too_long | literal }}
+    end as error,
+    case when judgeable then not valid and possibility is null
+         else undecided
+              or (error is null and nn is null)
+              or (error is null and length(nn) >= 2 and (nsn is null or length(nsn) < 2))
+    end as undecided
+from detailed
