@@ -87,7 +87,8 @@ class _Timer:
         try:
             yield
         finally:
-            self.timings[name] = round(time.perf_counter() - started, 4)
+            elapsed = time.perf_counter() - started  # summed over chunks
+            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
 
 
 _WARM_UP: list[threading.Thread] = []  # the one warm-up thread of this process, once started
@@ -237,36 +238,59 @@ def _run(
             )
     summary.total_records = raw.row_count
     params = _field_params(mapping, fields)
-    with timer.step("phones"):
-        _phone_lookup(conn, raw, mapping, region, sql_dir=sql_dir)
+    phone_column = raw.column_for(mapping.phone_number.column_name or "")
+    columns = [
+        {"source": source, "header": str(csv_safe(header))}
+        for source, header in zip(raw.columns, raw.headers, strict=True)
+    ]
     with timer.step("dnc"):
         dnc_path = request.dnc or campaign.dnc
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
-    with timer.step("row_checks"):
-        context = {
-            "phone_column": raw.column_for(mapping.phone_number.column_name or ""),
-            "fields": fields,
-        }
-        # 02_row_checks.sql includes 01_fields.sql (the formatted fields) as a CTE
-        conn.execute(render_sql(sql_dir, "ingest/02_row_checks.sql", **context), params)
-        _drop(conn, "phone_lookup", "dnc_numbers")
-    with timer.step("render"):
-        message_sql = _render(conn, fields, message, layout, sql_dir=sql_dir)
-    with timer.step("dedupe"):
-        conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql))
-        _drop(conn, "checked", "rendered")
-    with timer.step("write"):
-        _write_outputs(
-            conn,
-            raw,
-            fields,
-            sql_dir,
-            out_dir,
-            summary,
-            has_message=message is not None,
-            has_payload=layout is not None,
+    conn.execute("create or replace temp table seen (e164 varchar, kept_row bigint)")
+    size = chunk_rows()
+    for first in range(1, raw.row_count + 1, size):
+        # Every per-row step works on one chunk of rows: memory stays flat and time grows
+        # linearly with the file. Duplicates across chunks are found through `seen`.
+        conn.execute(
+            "create or replace temp view chunk_rows as select * from raw_rows "
+            f"where row_number between {first:d} and {first + size - 1:d}"
         )
+        with timer.step("phones"):
+            _phone_lookup(conn, phone_column, region, sql_dir=sql_dir)
+        with timer.step("row_checks"):
+            # 02_row_checks.sql includes 01_fields.sql (the formatted fields) as a CTE
+            conn.execute(render_sql(
+                sql_dir, "ingest/02_row_checks.sql",
+                source="chunk_rows", phone_column=phone_column, fields=fields,
+            ), params)
+            _drop(conn, "phone_lookup")
+        with timer.step("render"):
+            message_sql = _render(conn, fields, message, layout, sql_dir=sql_dir)
+        with timer.step("dedupe"):
+            conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql))
+            conn.execute("insert into seen select e164, row_number from final "
+                         "where len(reasons) = 0")
+            _drop(conn, "checked", "rendered")
+        with timer.step("write"):
+            _append_outputs(conn, fields, columns, sql_dir, first=first == 1,
+                            has_message=message is not None, has_payload=layout is not None)
+            _drop(conn, "final")
+    _drop(conn, "dnc_numbers", "seen")
+    with timer.step("write"):
+        _write_outputs(conn, columns, out_dir, summary)
+
+
+#: Rows per chunk of the per-row steps (``COHORTFLOW_CHUNK_ROWS`` to change): large enough
+#: that the fixed cost of each step is small, small enough that a chunk's joins and aggregates
+#: stay in memory.
+CHUNK_ROWS = 1_500_000
+
+
+def chunk_rows() -> int:
+    """How many rows each chunk of the per-row steps holds."""
+    value = int(os.environ.get("COHORTFLOW_CHUNK_ROWS", CHUNK_ROWS))
+    return max(1, value)
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
@@ -350,19 +374,14 @@ def _compile_templates(
 
 
 def _phone_lookup(
-    conn: duckdb.DuckDBPyConnection, raw: RawCohort, mapping: Mapping, region: str,
-    *, sql_dir: Path,
+    conn: duckdb.DuckDBPyConnection, column: str, region: str, *, sql_dir: Path,
 ) -> None:
-    column = raw.column_for(mapping.phone_number.column_name or "")
+    """The table ``phone_lookup(raw, e164, region, error)`` for the phones of ``chunk_rows``."""
+    distinct_sql = f"select distinct {column} as raw from chunk_rows where {column} is not null"
     if phones_fast.fast_paths_enabled():  # the same results, decided in SQL where provable
-        phones_fast.create_phone_lookup(
-            conn, sql_dir,
-            f"select distinct {column} as raw from raw_rows where {column} is not null", region)
+        phones_fast.create_phone_lookup(conn, sql_dir, distinct_sql, region)
         return
-    distinct = conn.sql(
-        f"select distinct {column} as raw from raw_rows where {column} is not null"
-    ).to_arrow_table()
-    values = distinct.column("raw").combine_chunks()
+    values = conn.sql(distinct_sql).to_arrow_table().column("raw").combine_chunks()
     results = phones.normalize_phones(values, region)
     lookup = pa.table(
         {
@@ -441,31 +460,43 @@ def _render(
     return None
 
 
-def _write_outputs(
+def _append_outputs(
     conn: duckdb.DuckDBPyConnection,
-    raw: RawCohort,
     fields: list[OutputField],
+    columns: list[dict[str, str]],
     sql_dir: Path,
-    out_dir: Path,
-    summary: CohortSummary,
     *,
+    first: bool,
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
+    """Add this chunk's rows of ``final`` to ``recipients_out``, ``rejections_out`` and
+    ``rejected_out`` (created by the first chunk), in file order."""
+    queries = {
+        "recipients_out": render_sql(sql_dir, "ingest/04_recipients.sql", fields=fields,
+                                     has_message=has_message, has_payload=has_payload),
+        "rejections_out": render_sql(sql_dir, "ingest/06_rejections.sql",
+                                     columns=columns, source="chunk_rows"),
+        "rejected_out": render_sql(sql_dir, "ingest/05_rejected.sql",
+                                   columns=columns, source="chunk_rows"),
+    }
+    for table, query in queries.items():
+        if first:
+            conn.execute(f"create or replace temp table {table} as {query}")
+        else:
+            conn.execute(f"insert into {table} {query}")
 
-    columns = [
-        {"source": source, "header": csv_safe(header)}
-        for source, header in zip(raw.columns, raw.headers, strict=True)
-    ]
+
+def _write_outputs(
+    conn: duckdb.DuckDBPyConnection,
+    columns: list[dict[str, str]],
+    out_dir: Path,
+    summary: CohortSummary,
+) -> None:
+    """Validate the output tables against the contracts, write the artefacts, count."""
+    contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
     # Materialised in DuckDB (spilling if need be), validated chunk by chunk, written by COPY:
     # no cohort is ever loaded into Python whole.
-    conn.execute("create or replace temp table recipients_out as " + render_sql(
-        sql_dir, "ingest/04_recipients.sql", fields=fields,
-        has_message=has_message, has_payload=has_payload,
-    ))
-    conn.execute("create or replace temp table rejections_out as "
-                 + render_sql(sql_dir, "ingest/06_rejections.sql", columns=columns))
     streaming.validate_table(conn, "recipients_out", ["row_number", "phone_number", "region"],
                              contracts.validate_recipients, unique=["row_number", "phone_number"])
     streaming.validate_table(conn, "rejections_out",
@@ -474,9 +505,13 @@ def _write_outputs(
     streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE)
     streaming.copy_parquet(conn, "rejections_out", out_dir / REJECTIONS_FILE)
     rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
-    rejected_sql = render_sql(sql_dir, "ingest/05_rejected.sql", columns=columns)
+    named = ", ".join(
+        [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
+        + ["rejected_reason"]
+    )
     conn.execute(
-        f"copy ({rejected_sql}) to '{_sql_path(rejected_tmp)}' (header, delimiter ',', quote '\"')"
+        f"copy (select {named} from rejected_out) to '{_sql_path(rejected_tmp)}' "
+        "(header, delimiter ',', quote '\"')"
     )
     rejected_tmp.replace(out_dir / REJECTED_FILE)
     summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]

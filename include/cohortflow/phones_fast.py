@@ -176,6 +176,16 @@ def _code_context(country_code: int) -> dict[str, Any]:
             "main_region": main, "options": options}
 
 
+def _defined_keys(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """Keys whose macros this connection has already (a later chunk of the same cohort):
+    ``_ph_valid_<key>`` is the last macro of each set."""
+    names = conn.execute(
+        "select function_name from duckdb_functions() "
+        "where function_type = 'macro' and starts_with(function_name, '_ph_valid_')"
+    ).fetchall()
+    return {name[len("_ph_valid_"):] for (name,) in names}
+
+
 def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable[tuple[str, int]],
                   defined: set[str]) -> None:
     rules = [region_rules(region, code) for region, code in keys]
@@ -223,7 +233,7 @@ def decide_in_sql(
     phones.check_region(default_region)
     default_code = phonenumbers.country_code_for_region(default_region)
     default_main = _regions_for_code(default_code)[0]
-    defined: set[str] = set()
+    defined = _defined_keys(conn)
     _define_rules(conn, sql_dir, [(default_region, default_code), (default_main, default_code)],
                   defined)
     default_metadata = _metadata(default_region, default_code)

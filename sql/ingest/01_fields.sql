@@ -2,6 +2,7 @@
 -- Blank values are never passed to a formatting macro; a macro returning NULL for a non-blank
 -- value marks a formatting failure (rejected later as format_error:<field>).
 -- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
+-- source: the rows of this chunk (a view over raw_rows, see ingest.py).
 -- A query, not a table: 02_row_checks.sql includes it as its `fields` CTE, so the formatted
 -- fields are never materialised on their own.
 with sourced as (
@@ -12,7 +13,7 @@ with sourced as (
         {%- for field in fields %},
         {{ field.source_sql }} as raw_{{ loop.index }}
         {%- endfor %}
-    from raw_rows
+    from {{ source }}
 )
 select
     row_number,

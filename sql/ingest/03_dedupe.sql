@@ -1,5 +1,5 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
--- the first occurrence of a number is kept, later ones name the kept row.
+-- the first occurrence of a number is kept, later ones name the kept row, also across chunks.
 -- rendered(row_number, message, payload, render_error) holds the renders of candidate rows
 -- (unless message_sql, a simple template's SQL expression, renders them here).
 create or replace table final as
@@ -25,11 +25,17 @@ with rendered_checks as (
     left join rendered using (row_number)
     {%- endif %}
 ),
-kept as (  -- per number, the first row that passes (an aggregate: cheaper than a window)
+kept_here as (  -- per number, the first row of this chunk that passes (an aggregate:
+                -- cheaper than a window)
     select e164, min(row_number) as kept_row
     from rendered_checks
     where len(reasons) = 0
     group by e164
+),
+kept as (  -- unless an earlier chunk kept the number already (seen: e164, kept_row)
+    select kept_here.e164, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
+    from kept_here
+    left join seen using (e164)
 )
 select
     rendered_checks.* exclude (reasons),

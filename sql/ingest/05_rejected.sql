@@ -1,11 +1,12 @@
 -- rejected: the original columns, in original order, with the original values, neutralised
--- against spreadsheet formula injection, plus the reasons; in file order.
+-- against spreadsheet formula injection, plus the reasons; in file order. Columns keep their
+-- positional names (c1, c2, ...): rejected.csv is written with the headers as names.
 select
     {%- for column in columns %}
-    fmt_csv_safe(raw_rows.{{ column.source }}) as {{ column.header | ident }},
+    fmt_csv_safe({{ source }}.{{ column.source }}) as {{ column.source }},
     {%- endfor %}
     fmt_csv_safe(array_to_string(final.reasons, '; ')) as rejected_reason
-from raw_rows
+from {{ source }}
 join final using (row_number)
 where len(final.reasons) > 0
 order by row_number

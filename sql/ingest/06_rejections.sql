@@ -6,10 +6,10 @@ select
     split_part(final.reasons[1], ': ', 1) as reason_code,
     json_object(
         {%- for column in columns %}
-        {{ column.header | literal }}, raw_rows.{{ column.source }}{{ "," if not loop.last }}
+        {{ column.header | literal }}, {{ source }}.{{ column.source }}{{ "," if not loop.last }}
         {%- endfor %}
     )::varchar as record
-from raw_rows
+from {{ source }}
 join final using (row_number)
 where len(final.reasons) > 0
 order by row_number
