@@ -2,7 +2,7 @@
 -- (invalid phone, malformed row, missing required field, formatting failure, do-not-contact).
 -- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
-create or replace table checked as
+create or replace temp table checked as
 with fields as (
 {% include "ingest/01_fields.sql" %}
 )

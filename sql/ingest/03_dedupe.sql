@@ -2,7 +2,7 @@
 -- the first occurrence of a number is kept, later ones name the kept row, also across chunks.
 -- rendered(row_number, message, payload, render_error) holds the renders of candidate rows
 -- (unless message_sql, a simple template's SQL expression, renders them here).
-create or replace table final as
+create or replace temp table final as
 with rendered_checks as (
     {%- if message_sql %}
     -- a simple template (cohortflow.template_sql): rendered here, in the same pass, for the
