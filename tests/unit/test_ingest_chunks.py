@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from benchmarks.generate import rows
+
 from tests.unit.helpers import make_campaign, run, write_text
 
 HEADER = "phone,customer_id,name,amount\n"
