@@ -320,6 +320,6 @@ def create_phone_lookup(
     """)
     conn.unregister("_phone_library")
     total = conn.execute("select count(*) from phone_distinct").fetchall()[0][0]
-    for table in ("phone_distinct", "phone_parsed", "phone_keyed", "phone_national", "phone_fast"):
+    for table in ("phone_distinct", "phone_parsed", "phone_fast"):
         conn.execute(f"drop table if exists {table}")  # only phone_lookup is used from here
     return {"distinct": int(total), "fast": int(total) - len(rest), "library": len(rest)}
