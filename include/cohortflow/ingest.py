@@ -258,26 +258,29 @@ def _run(
         )
         with timer.step("phones"):
             _phone_lookup(conn, phone_column, region, sql_dir=sql_dir)
-        with timer.step("row_checks"):
-            # 02_row_checks.sql includes 01_fields.sql (the formatted fields) as a CTE
-            conn.execute(render_sql(
-                sql_dir, "ingest/02_row_checks.sql",
-                source="chunk_rows", phone_column=phone_column, fields=fields,
-            ), params)
-            _drop(conn, "phone_lookup")
-        with timer.step("render"):
-            message_sql = _render(conn, fields, message, layout, sql_dir=sql_dir)
-        with timer.step("dedupe"):
-            conn.execute(render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql))
-            conn.execute("insert into seen select e164, row_number from final "
-                         "where len(reasons) = 0")
-            _drop(conn, "checked", "rendered")
-        with timer.step("write"):
-            _append_outputs(conn, fields, columns, sql_dir, first=first == 1,
-                            has_message=message is not None, has_payload=layout is not None)
-            _drop(conn, "final")
+        checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
+                                phone_column=phone_column, fields=fields)
+        message_sql = _message_sql(fields, message, layout)
+        if message_sql is None:  # Jinja renders the rows that pass the checks
+            with timer.step("row_checks"):
+                conn.execute(f"create or replace temp table checked as {checks_sql}", params)
+            with timer.step("render"):
+                _render(conn, fields, message, layout)
+        with timer.step("checks_dedupe" if message_sql else "dedupe"):
+            # with a simple template (or none), checks, render and dedupe are one statement
+            final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql,
+                                   source="chunk_rows", phone_column=phone_column,
+                                   fields=fields)
+            verb = "create or replace temp table final_all as" if first == 1 else \
+                "insert into final_all"
+            conn.execute(f"{verb} {final_sql}", params if message_sql else None)
+            conn.execute("insert into seen select e164, row_number from final_all "
+                         f"where row_number >= {first:d} and len(reasons) = 0")
+            _drop(conn, "phone_lookup", "checked", "rendered")
     _drop(conn, "dnc_numbers", "seen")
     with timer.step("write"):
+        _create_outputs(conn, fields, columns, sql_dir, has_message=message is not None,
+                        has_payload=layout is not None)
         _write_outputs(conn, columns, out_dir, summary)
 
 
@@ -394,25 +397,31 @@ def _phone_lookup(
     conn.register("phone_lookup", lookup)
 
 
+def _message_sql(
+    fields: list[OutputField],
+    message: templating.MessageTemplate | None,
+    layout: templating.LayoutTemplate | None,
+) -> str | None:
+    """The SQL expression rendering the message in 03_dedupe.sql, or None when Jinja must
+    render (a layout, a template that is not simple, or fast paths off). Without any template
+    the message is NULL."""
+    if not phones_fast.fast_paths_enabled() or layout is not None:
+        return None
+    if message is None:
+        return "null::varchar"
+    return template_sql.message_expression(message, {
+        "phone_number": "e164", "region": "region",
+        **{f.name: f"value_{f.index}" for f in fields}})
+
+
 def _render(
     conn: duckdb.DuckDBPyConnection,
     fields: list[OutputField],
     message: templating.MessageTemplate | None,
     layout: templating.LayoutTemplate | None,
-    *,
-    sql_dir: Path,
-) -> str | None:
-    """Render the message and layout for rows that passed every check so far.
-
-    For a simple template (fast paths on) nothing is rendered here: the SQL expression that
-    renders it is returned, and 03_dedupe.sql evaluates it in its own pass over ``checked``.
-    """
-    if message is not None and layout is None and phones_fast.fast_paths_enabled():
-        expression = template_sql.message_expression(message, {
-            "phone_number": "e164", "region": "region",
-            **{f.name: f"value_{f.index}" for f in fields}})
-        if expression is not None:
-            return expression  # a simple template, rendered as SQL concatenation
+) -> None:
+    """Render the message and layout with Jinja for the rows of ``checked`` that passed every
+    check so far, into the Arrow table ``rendered``."""
     empty = pa.table(
         {
             "row_number": pa.array([], pa.int64()),
@@ -423,7 +432,7 @@ def _render(
     )
     if message is None and layout is None:
         conn.register("rendered", empty)
-        return None
+        return
     value_columns = ", ".join(f"value_{f.index}" for f in fields)
     candidates = conn.sql(
         "select row_number, e164, region"
@@ -457,34 +466,26 @@ def _render(
             }
         ),
     )
-    return None
 
 
-def _append_outputs(
+def _create_outputs(
     conn: duckdb.DuckDBPyConnection,
     fields: list[OutputField],
     columns: list[dict[str, str]],
     sql_dir: Path,
     *,
-    first: bool,
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    """Add this chunk's rows of ``final`` to ``recipients_out``, ``rejections_out`` and
-    ``rejected_out`` (created by the first chunk), in file order."""
-    queries = {
-        "recipients_out": render_sql(sql_dir, "ingest/04_recipients.sql", fields=fields,
-                                     has_message=has_message, has_payload=has_payload),
-        "rejections_out": render_sql(sql_dir, "ingest/06_rejections.sql",
-                                     columns=columns, source="chunk_rows"),
-        "rejected_out": render_sql(sql_dir, "ingest/05_rejected.sql",
-                                   columns=columns, source="chunk_rows"),
-    }
-    for table, query in queries.items():
-        if first:
-            conn.execute(f"create or replace temp table {table} as {query}")
-        else:
-            conn.execute(f"insert into {table} {query}")
+    """The outputs over ``final_all``: the views ``recipients_out`` (unordered) and
+    ``rejected_out``, and the table ``rejections_out`` (both in file order)."""
+    conn.execute("create or replace temp view recipients_out as " + render_sql(
+        sql_dir, "ingest/04_recipients.sql", fields=fields, has_message=has_message,
+        has_payload=has_payload))
+    conn.execute("create or replace temp table rejections_out as " + render_sql(
+        sql_dir, "ingest/06_rejections.sql", columns=columns, source="raw_rows"))
+    conn.execute("create or replace temp view rejected_out as " + render_sql(
+        sql_dir, "ingest/05_rejected.sql", columns=columns, source="raw_rows"))
 
 
 def _write_outputs(
@@ -502,7 +503,8 @@ def _write_outputs(
     streaming.validate_table(conn, "rejections_out",
                              ["row_number", "rejected_reason", "reason_code"],
                              contracts.validate_rejections, unique=["row_number"])
-    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE)
+    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE,
+                           order_by="row_number")
     streaming.copy_parquet(conn, "rejections_out", out_dir / REJECTIONS_FILE)
     rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
     named = ", ".join(

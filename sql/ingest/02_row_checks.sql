@@ -1,15 +1,20 @@
--- checked: every row with its E.164 number, region and the row-level reasons found so far
--- (invalid phone, malformed row, missing required field, formatting failure, do-not-contact).
+-- checked: every row with its E.164 number, region, formatted fields and the row-level
+-- reasons found so far (invalid phone, malformed row, missing required field, formatting
+-- failure, do-not-contact).
 -- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
-create or replace temp table checked as
+-- A query: 03_dedupe.sql includes it as its `checked` CTE (simple templates), or ingest.py
+-- materialises it for the Jinja renderer.
 with fields as (
 {% include "ingest/01_fields.sql" %}
 )
 select
-    fields.*,
+    fields.row_number,
     phone_lookup.e164,
     phone_lookup.region,
+    {%- for field in fields %}
+    fields.value_{{ field.index }},
+    {%- endfor %}
     list_filter([
         case when phone_lookup.e164 is null
              then 'invalid_phone: ' || coalesce(phone_lookup.error, 'phone number is empty') end,

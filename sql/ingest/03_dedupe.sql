@@ -1,12 +1,19 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
--- the first occurrence of a number is kept, later ones name the kept row, also across chunks.
--- rendered(row_number, message, payload, render_error) holds the renders of candidate rows
--- (unless message_sql, a simple template's SQL expression, renders them here).
-create or replace temp table final as
-with rendered_checks as (
+-- the first occurrence of a number is kept, later ones name the kept row, also across chunks
+-- (seen: e164, kept_row of earlier chunks). One row per data row of the chunk (in no
+-- particular order) with only what the outputs need; ingest.py appends it to `final_all`.
+-- Either `checked` is this query's own CTE (02_row_checks.sql, with a simple template's SQL
+-- expression message_sql rendering the message in the same pass), or a table, with
+-- rendered(row_number, message, payload, render_error) holding the Jinja renders.
+with
+{%- if message_sql %}
+checked as (
+{% include "ingest/02_row_checks.sql" %}
+),
+{%- endif %}
+rendered_checks as (
     {%- if message_sql %}
-    -- a simple template (cohortflow.template_sql): rendered here, in the same pass, for the
-    -- rows without reasons; such a render cannot fail
+    -- rendered here for the rows without reasons; such a render cannot fail
     select
         checked.* exclude (reasons),
         case when len(checked.reasons) = 0 then {{ message_sql }} end as message,
@@ -32,7 +39,7 @@ kept_here as (  -- per number, the first row of this chunk that passes (an aggre
     where len(reasons) = 0
     group by e164
 ),
-kept as (  -- unless an earlier chunk kept the number already (seen: e164, kept_row)
+kept as (  -- unless an earlier chunk kept the number already
     select kept_here.e164, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
     from kept_here
     left join seen using (e164)

@@ -1,10 +1,11 @@
--- recipients: the rows that passed every check, in file order, with their output fields.
+-- recipients: the rows that passed every check, with their output fields; in no particular
+-- order (the contract checks do not need one; the COPY to parquet sorts by row_number).
 select
     row_number,
     e164 as phone_number,
     region
     {%- for field in fields %},
-    value_{{ loop.index }} as {{ field.name | ident }}
+    value_{{ field.index }} as {{ field.name | ident }}
     {%- endfor %}
     {%- if has_message %},
     message
@@ -12,6 +13,5 @@ select
     {%- if has_payload %},
     payload
     {%- endif %}
-from final
+from final_all
 where len(reasons) = 0
-order by row_number

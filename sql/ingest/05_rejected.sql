@@ -7,6 +7,6 @@ select
     {%- endfor %}
     fmt_csv_safe(array_to_string(final.reasons, '; ')) as rejected_reason
 from {{ source }}
-join final using (row_number)
+join final_all as final using (row_number)
 where len(final.reasons) > 0
 order by row_number

@@ -10,6 +10,6 @@ select
         {%- endfor %}
     )::varchar as record
 from {{ source }}
-join final using (row_number)
+join final_all as final using (row_number)
 where len(final.reasons) > 0
 order by row_number
