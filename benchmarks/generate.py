@@ -5,7 +5,8 @@ and, beside it, ``bench.yaml`` (the campaign: default region IN, a short message
 Phones mix 24 regions and many spellings (E.164, international with spaces or dashes,
 ``00`` prefix, national with a leading 0, brackets, dots, full-width digits); about 5% are
 invalid (too short, too long, unknown country code, text) and about 5% repeat an earlier
-number written another way. Rows are written in chunks, so 10M rows need little memory.
+number written another way; every other number is distinct, at any size. Rows are written in
+chunks, so 10M rows need little memory.
 """
 
 from __future__ import annotations
@@ -102,9 +103,22 @@ def _invalid(rng: random.Random) -> str:
     return "9" + digits[:8]  # nine digits: too short for IN
 
 
-def _random_nsn(rng: random.Random, nsn: str) -> str:
-    keep = max(2, len(nsn) - 6)
-    return nsn[:keep] + "".join(rng.choices("0123456789", k=len(nsn) - keep))
+#: Free trailing digits of generated numbers: 7 for the home region (up to 10M distinct
+#: numbers, all valid for IN), 6 elsewhere (1M distinct, all valid in every region above).
+HOME_FREE_DIGITS = 7
+OTHER_FREE_DIGITS = 6
+_STRIDE = 7_654_321  # coprime with 10: i -> i * stride mod 10^k visits every suffix once
+
+
+def _unique_nsn(region: str, example: str, draw: int, offset: int) -> str:
+    """The ``draw``-th number of ``region``: the example's leading digits and a scrambled,
+    never repeated suffix. Numbers repeat only where a row is drawn as a duplicate, so the
+    duplicate share stays about DUPLICATE_SHARE at every size."""
+    free = HOME_FREE_DIGITS if region == DEFAULT_REGION else OTHER_FREE_DIGITS
+    keep = max(2, len(example) - free)
+    width = len(example) - keep
+    suffix = (draw * _STRIDE + offset) % 10**width
+    return f"{example[:keep]}{suffix:0{width}d}"
 
 
 def _amount(rng: random.Random) -> str:
@@ -125,6 +139,8 @@ def rows(count: int, seed: int = 42) -> Callable[[], list[str]]:
     seeds = _seeds()
     others = [r for r in REGIONS if r != DEFAULT_REGION]
     recent: list[tuple[str, int, str, str]] = []
+    draws = dict.fromkeys(REGIONS, 0)
+    offsets = {region: rng.randrange(10**HOME_FREE_DIGITS) for region in REGIONS}
     state = {"next": 1}
 
     def chunk() -> list[str]:
@@ -140,7 +156,8 @@ def rows(count: int, seed: int = 42) -> Callable[[], list[str]]:
             else:
                 region = DEFAULT_REGION if rng.random() < HOME_SHARE else rng.choice(others)
                 cc, example, prefix = seeds[region]
-                nsn = _random_nsn(rng, example)
+                nsn = _unique_nsn(region, example, draws[region], offsets[region])
+                draws[region] += 1
                 phone = _spell(rng, region, cc, nsn, prefix)
                 if len(recent) < 1000:
                     recent.append((region, cc, nsn, prefix))
