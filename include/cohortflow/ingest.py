@@ -275,12 +275,12 @@ def _run(
                 "insert into final_all"
             conn.execute(f"{verb} {final_sql}", params if message_sql else None)
             conn.execute("insert into seen select e164, row_number from final_all "
-                         f"where row_number >= {first:d} and len(reasons) = 0")
+                         f"where row_number >= {first:d} and rejected_reason is null")
             _drop(conn, "phone_lookup", "checked", "rendered")
     _drop(conn, "dnc_numbers", "seen")
     with timer.step("write"):
-        _create_outputs(conn, fields, columns, sql_dir, has_message=message is not None,
-                        has_payload=layout is not None)
+        _create_outputs(conn, fields, columns, sql_dir, message_sql=message_sql,
+                        has_message=message is not None, has_payload=layout is not None)
         _write_outputs(conn, columns, out_dir, summary)
 
 
@@ -474,14 +474,15 @@ def _create_outputs(
     columns: list[dict[str, str]],
     sql_dir: Path,
     *,
+    message_sql: str | None,
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    """The outputs over ``final_all``: the views ``recipients_out`` (unordered) and
-    ``rejected_out``, and the table ``rejections_out`` (both in file order)."""
+    """The outputs over ``final_all``, in file order: the views ``recipients_out`` and
+    ``rejected_out``, and the table ``rejections_out``."""
     conn.execute("create or replace temp view recipients_out as " + render_sql(
-        sql_dir, "ingest/04_recipients.sql", fields=fields, has_message=has_message,
-        has_payload=has_payload))
+        sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
+        has_message=has_message, has_payload=has_payload))
     conn.execute("create or replace temp table rejections_out as " + render_sql(
         sql_dir, "ingest/06_rejections.sql", columns=columns, source="raw_rows"))
     conn.execute("create or replace temp view rejected_out as " + render_sql(
@@ -503,8 +504,7 @@ def _write_outputs(
     streaming.validate_table(conn, "rejections_out",
                              ["row_number", "rejected_reason", "reason_code"],
                              contracts.validate_rejections, unique=["row_number"])
-    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE,
-                           order_by="row_number")
+    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE)
     streaming.copy_parquet(conn, "rejections_out", out_dir / REJECTIONS_FILE)
     rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
     named = ", ".join(

@@ -288,8 +288,9 @@ def create_phone_lookup(
     *,
     normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
 ) -> dict[str, int]:
-    """Create the table ``phone_lookup(raw, e164, region, error)`` for the values of
-    ``distinct_sql`` (one ``raw`` column of distinct, non-null strings).
+    """Create the table ``phone_lookup(raw, e164, region, error, undecided)`` for the values
+    of ``distinct_sql`` (one ``raw`` column of distinct, non-null strings); ``undecided`` is
+    false on every row (what the fast path could not decide, the library has).
 
     The fast path decides what it can; the rest goes through ``normalizer`` (the library).
     Returns counts: ``distinct``, ``fast`` (decided in SQL) and ``library``.
@@ -312,14 +313,14 @@ def create_phone_lookup(
         "region": pa.array(results.region, pa.string()),
         "error": pa.array(results.error, pa.string()),
     }))
-    conn.execute("""
-        create or replace temp table phone_lookup as
-        select raw, e164, region, error from phone_fast where not undecided
-        union all
-        select raw, e164, region, error from _phone_library
-    """)
+    if rest:  # the library's answers replace the undecided rows (in place: no copy)
+        conn.execute("delete from phone_fast where undecided")
+        conn.execute("insert into phone_fast select raw, e164, region, error, false "
+                     "from _phone_library")
     conn.unregister("_phone_library")
+    conn.execute("drop table if exists phone_lookup")
+    conn.execute("alter table phone_fast rename to phone_lookup")
     total = conn.execute("select count(*) from phone_distinct").fetchall()[0][0]
-    for table in ("phone_distinct", "phone_parsed", "phone_fast"):
+    for table in ("phone_distinct", "phone_parsed"):
         conn.execute(f"drop table if exists {table}")  # only phone_lookup is used from here
     return {"distinct": int(total), "fast": int(total) - len(rest), "library": len(rest)}

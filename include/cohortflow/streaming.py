@@ -56,18 +56,14 @@ def validate_table(
             raise ContractError(f"{table}: {duplicates} duplicate value(s) in {column}")
 
 
-def copy_parquet(
-    conn: duckdb.DuckDBPyConnection, table: str, path: Path, *, order_by: str | None = None
-) -> None:
-    """Write ``table`` (in its stored order, or sorted by the column ``order_by``) to ``path``
-    as zstd parquet: temp name, rename.
+def copy_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+    """Write ``table`` (in its stored order) to ``path`` as zstd parquet: temp name, rename.
 
     Level 1 writes about 30% faster than the default level 3 for the same size here."""
     tmp = path.with_name(f".{path.name}.tmp")
     target = str(tmp).replace("'", "''")
-    order = f" order by {quote_identifier(order_by)}" if order_by else ""
     conn.execute(
-        f"copy (select * from {quote_identifier(table)}{order}) to '{target}' "
+        f"copy (select * from {quote_identifier(table)}) to '{target}' "
         "(format parquet, compression zstd, compression_level 1)"
     )
     tmp.replace(path)

@@ -1,10 +1,12 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
 -- the first occurrence of a number is kept, later ones name the kept row, also across chunks
--- (seen: e164, kept_row of earlier chunks). One row per data row of the chunk (in no
--- particular order) with only what the outputs need; ingest.py appends it to `final_all`.
--- Either `checked` is this query's own CTE (02_row_checks.sql, with a simple template's SQL
--- expression message_sql rendering the message in the same pass), or a table, with
--- rendered(row_number, message, payload, render_error) holding the Jinja renders.
+-- (seen: e164, kept_row of earlier chunks). One row per data row of the chunk, in file order,
+-- with only what the outputs need: rejected_reason holds the reasons joined by '; ' (NULL for
+-- a recipient); ingest.py appends the rows to `final_all`.
+-- Either `checked` is this query's own CTE (02_row_checks.sql) and a simple template's message
+-- is rendered later, from the stored fields, by 04_recipients.sql (message_sql); or `checked`
+-- is a table, with rendered(row_number, message, payload, render_error) holding the Jinja
+-- renders.
 with
 {%- if message_sql %}
 checked as (
@@ -13,13 +15,7 @@ checked as (
 {%- endif %}
 rendered_checks as (
     {%- if message_sql %}
-    -- rendered here for the rows without reasons; such a render cannot fail
-    select
-        checked.* exclude (reasons),
-        case when len(checked.reasons) = 0 then {{ message_sql }} end as message,
-        null::varchar as payload,
-        checked.reasons
-    from checked
+    select * from checked  -- a simple template cannot fail: 04_recipients.sql renders it
     {%- else %}
     select
         checked.* exclude (reasons),
@@ -47,8 +43,8 @@ kept as (  -- unless an earlier chunk kept the number already
 select
     rendered_checks.* exclude (reasons),
     case when len(reasons) = 0 and kept.kept_row < rendered_checks.row_number
-         then list_append(reasons, 'duplicate_phone: same number as row ' || kept.kept_row
-                                   || ', which is kept')
-         else reasons end as reasons
+         then 'duplicate_phone: same number as row ' || kept.kept_row || ', which is kept'
+         when len(reasons) > 0 then array_to_string(reasons, '; ') end as rejected_reason
 from rendered_checks
 left join kept using (e164)
+order by row_number  -- sorted per chunk, in memory: final_all is in file order

@@ -1,5 +1,7 @@
--- recipients: the rows that passed every check, with their output fields; in no particular
--- order (the contract checks do not need one; the COPY to parquet sorts by row_number).
+-- recipients: the rows that passed every check, with their output fields, in file order
+-- (final_all holds each chunk's rows sorted, chunk after chunk; a filtered scan keeps that
+-- order, so no global sort, which would spill at 10M rows). A simple template's message is
+-- rendered here (message_sql, cohortflow.template_sql: SQL concatenation of the fields).
 select
     row_number,
     e164 as phone_number,
@@ -8,10 +10,10 @@ select
     value_{{ field.index }} as {{ field.name | ident }}
     {%- endfor %}
     {%- if has_message %},
-    message
+    {{ message_sql or "message" }} as message
     {%- endif %}
     {%- if has_payload %},
     payload
     {%- endif %}
 from final_all
-where len(reasons) = 0
+where rejected_reason is null

@@ -5,8 +5,8 @@ select
     {%- for column in columns %}
     fmt_csv_safe({{ source }}.{{ column.source }}) as {{ column.source }},
     {%- endfor %}
-    fmt_csv_safe(array_to_string(final.reasons, '; ')) as rejected_reason
+    fmt_csv_safe(final.rejected_reason) as rejected_reason
 from {{ source }}
 join final_all as final using (row_number)
-where len(final.reasons) > 0
+where final.rejected_reason is not null
 order by row_number

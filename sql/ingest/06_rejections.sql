@@ -2,8 +2,8 @@
 -- the first reason, and the original values as a JSON object keyed by header.
 select
     final.row_number,
-    array_to_string(final.reasons, '; ') as rejected_reason,
-    split_part(final.reasons[1], ': ', 1) as reason_code,
+    final.rejected_reason,
+    split_part(final.rejected_reason, ': ', 1) as reason_code,
     json_object(
         {%- for column in columns %}
         {{ column.header | literal }}, {{ source }}.{{ column.source }}{{ "," if not loop.last }}
@@ -11,5 +11,5 @@ select
     )::varchar as record
 from {{ source }}
 join final_all as final using (row_number)
-where len(final.reasons) > 0
+where final.rejected_reason is not null
 order by row_number
