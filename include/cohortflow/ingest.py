@@ -497,25 +497,40 @@ def _write_outputs(
 ) -> None:
     """Validate the output tables against the contracts, write the artefacts, count."""
     contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
-    # Materialised in DuckDB (spilling if need be), validated chunk by chunk, written by COPY:
-    # no cohort is ever loaded into Python whole.
-    streaming.validate_table(conn, "recipients_out", ["row_number", "phone_number", "region"],
-                             contracts.validate_recipients, unique=["row_number", "phone_number"])
-    streaming.validate_table(conn, "rejections_out",
-                             ["row_number", "rejected_reason", "reason_code"],
-                             contracts.validate_rejections, unique=["row_number"])
-    streaming.copy_parquet(conn, "recipients_out", out_dir / RECIPIENTS_FILE)
-    streaming.copy_parquet(conn, "rejections_out", out_dir / REJECTIONS_FILE)
-    rejected_tmp = out_dir / f".{REJECTED_FILE}.tmp"
-    named = ", ".join(
-        [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
-        + ["rejected_reason"]
-    )
-    conn.execute(
-        f"copy (select {named} from rejected_out) to '{_sql_path(rejected_tmp)}' "
-        "(header, delimiter ',', quote '\"')"
-    )
-    rejected_tmp.replace(out_dir / REJECTED_FILE)
+    # Materialised in DuckDB (spilling if need be), validated (whole in a thread while the
+    # artefacts are written, or chunk by chunk for large cohorts), written by COPY under
+    # temporary names, published only once the contracts pass.
+    checks = [
+        streaming.start_validation(
+            conn, "recipients_out", ["row_number", "phone_number", "region"],
+            contracts.validate_recipients, unique=["row_number", "phone_number"]),
+        streaming.start_validation(
+            conn, "rejections_out", ["row_number", "rejected_reason", "reason_code"],
+            contracts.validate_rejections, unique=["row_number"]),
+    ]
+    pending = {name: out_dir / f".{name}.tmp"
+               for name in (RECIPIENTS_FILE, REJECTIONS_FILE, REJECTED_FILE)}
+    try:
+        streaming.write_parquet(conn, "recipients_out", pending[RECIPIENTS_FILE])
+        streaming.write_parquet(conn, "rejections_out", pending[REJECTIONS_FILE])
+        named = ", ".join(
+            [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
+            + ["rejected_reason"]
+        )
+        conn.execute(
+            f"copy (select {named} from rejected_out) to '{_sql_path(pending[REJECTED_FILE])}' "
+            "(header, delimiter ',', quote '\"')"
+        )
+        for check in checks:
+            check.result()  # raises the contract's error: nothing is published
+    except BaseException:
+        for check in checks:  # let a validation thread finish before its data goes away
+            check.exception()
+        for tmp in pending.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for name, tmp in pending.items():
+        tmp.replace(out_dir / name)
     summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]
     summary.rejected_records = conn.execute(
         "select count(*) from rejections_out").fetchall()[0][0]
