@@ -160,8 +160,11 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
 
 def _csv_sql(*, parallel: bool) -> str:
     # The header line is skipped; the table's rowid (insertion order) numbers the data rows.
+    # A temp table: in the on-disk database of a large cohort, a persistent one would be
+    # compressed and checkpointed into the file (10M rows: 6.4 s against 2.3 s); temp blocks
+    # are only spilled to the scratch folder when memory runs short.
     return f"""
-        create or replace table raw_table as
+        create or replace temp table raw_table as
         select *
         from read_csv($path, header = false, auto_detect = false, skip = 1,
                       columns = $columns, delim = $delim, quote = $quote, escape = $quote,
@@ -220,7 +223,7 @@ def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
 def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     """Expose ``raw_table`` as ``raw_rows`` with a 1-based ``row_number``; return the count."""
     conn.execute(
-        "create or replace view raw_rows as select rowid + 1 as row_number, * from raw_table"
+        "create or replace temp view raw_rows as select rowid + 1 as row_number, * from raw_table"
     )
     # fetchall, not fetchone: a half-consumed result would block the connection's next query.
     result = conn.execute("select count(*) from raw_table").fetchall()[0]
@@ -306,7 +309,7 @@ def _read_workbook(
         }
     )
     conn.register("_workbook_rows", table)
-    conn.execute("create or replace table raw_table as select * from _workbook_rows")
+    conn.execute("create or replace temp table raw_table as select * from _workbook_rows")
     conn.unregister("_workbook_rows")
     return RawCohort(headers=headers, row_count=_number_rows(conn), source_format=suffix)
 
