@@ -83,6 +83,17 @@ def median_run(command: list[str], repeats: int) -> Run:
                statistics.median(r.cpu for r in runs))
 
 
+def calibration_seconds() -> float:
+    """Seconds this machine takes, right now, for a fixed single-threaded loop (the same work
+    every time). On a shared VM the host's speed drifts by tens of percent within minutes;
+    this number, printed beside each size, shows how fast the machine was when it ran."""
+    started = time.perf_counter()
+    total = 0
+    for value in range(10_000_000):
+        total += value
+    return time.perf_counter() - started
+
+
 def _differences(conn: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
     return int(conn.execute(
         f"select (select count(*) from ({left} except all {right}))"
@@ -169,8 +180,9 @@ def main() -> None:
         lines = [
             "| rows | cohortflow wall s | cohortflow CPU s | cohortflow rows/s "
             "| cohortflow peak RSS MiB | baseline wall s | baseline CPU s | baseline rows/s "
-            "| baseline peak RSS MiB | baseline/cohortflow (wall, CPU) | outputs |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+            "| baseline peak RSS MiB | baseline/cohortflow (wall, CPU) | outputs "
+            "| calibration s |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
         ]
         for rows in sizes:
             started = time.perf_counter()
@@ -180,15 +192,17 @@ def main() -> None:
             campaign = folder / "bench.yaml"
             repeats = 1 if rows >= 10_000_000 else 3
             fast_out, slow_out = folder / f"fast_{rows}", folder / f"slow_{rows}"
+            calibration = calibration_seconds()
             try:
                 fast = median_run(cohortflow_command(source, campaign, fast_out), repeats)
             except RuntimeError as exc:  # record the failure, keep the other sizes
                 error = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "?"
-                lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | |")
+                lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | | |")
                 print(lines[-1], flush=True)
                 continue
+            calibration = (calibration + calibration_seconds()) / 2  # before and after
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
-                  f"{fast.peak_rss_mib:.0f} MiB",
+                  f"{fast.peak_rss_mib:.0f} MiB, calibration {calibration:.2f} s",
                   flush=True)
             if rows <= BASELINE_MAX_ROWS:
                 slow = median_run(baseline_command(source, campaign, slow_out), repeats)
@@ -203,7 +217,8 @@ def main() -> None:
                 baseline_cells = "skipped: would take > 10 min (~15k rows/s) | – | – | – | –"
             lines.append(f"| {_fmt_rows(rows)} | {fast.wall:.2f} | {fast.cpu:.2f} | "
                          f"{rows / fast.wall:,.0f} | "
-                         f"{fast.peak_rss_mib:,.0f} | {baseline_cells} | {verdict} |")
+                         f"{fast.peak_rss_mib:,.0f} | {baseline_cells} | {verdict} "
+                         f"| {calibration:.2f} |")
             print(lines[-1], flush=True)
         parse_times = dag_parse_times()
     from benchmarks.dispatch_overhead import measure
@@ -225,8 +240,11 @@ def main() -> None:
         "`cohortflow process` and the pandas/phonenumbers/Jinja baseline "
         "(benchmarks/baseline.py) as subprocesses; wall time and the child's peak RSS are "
         "medians of 3 runs (1 run at 10M); CPU is the child's user + system time, which other "
-        "load on the machine does not inflate. 'outputs' compares recipients (row, E.164, region, "
-        "message), rejections (row, reasons) and the rejected.csv cells.",
+        "processes do not inflate (a slower host does). 'outputs' compares recipients (row, "
+        "E.164, region, message), rejections (row, reasons) and the rejected.csv cells. "
+        "'calibration' is the time "
+        "of a fixed single-threaded Python loop just before and after cohortflow's runs of that "
+        "size (mean): the lower, the faster the (shared) machine was at the time.",
         "",
         *lines,
         "",
