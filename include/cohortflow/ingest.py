@@ -248,6 +248,13 @@ def _run(
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
     conn.execute("create or replace temp table seen (e164 varchar, kept_row bigint)")
+    # The same statements for every chunk: a simple template (or none) makes checks, render and
+    # dedupe one statement; otherwise Jinja renders the materialised checks in between.
+    message_sql = _message_sql(fields, message, layout)
+    checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
+                            phone_column=phone_column, fields=fields)
+    final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql,
+                           source="chunk_rows", phone_column=phone_column, fields=fields)
     size = chunk_rows()
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
@@ -258,19 +265,12 @@ def _run(
         )
         with timer.step("phones"):
             _phone_lookup(conn, phone_column, region, sql_dir=sql_dir)
-        checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
-                                phone_column=phone_column, fields=fields)
-        message_sql = _message_sql(fields, message, layout)
         if message_sql is None:  # Jinja renders the rows that pass the checks
             with timer.step("row_checks"):
                 conn.execute(f"create or replace temp table checked as {checks_sql}", params)
             with timer.step("render"):
                 _render(conn, fields, message, layout)
         with timer.step("checks_dedupe" if message_sql else "dedupe"):
-            # with a simple template (or none), checks, render and dedupe are one statement
-            final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql,
-                                   source="chunk_rows", phone_column=phone_column,
-                                   fields=fields)
             verb = "create or replace temp table final_all as" if first == 1 else \
                 "insert into final_all"
             conn.execute(f"{verb} {final_sql}", params if message_sql else None)
