@@ -11,7 +11,7 @@ SQL (a chunk cannot see duplicates in another chunk).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,9 +58,23 @@ def validate_table(
         counts = conn.execute("select " + ", ".join(
             f"count({quote_identifier(c)}) - count(distinct {quote_identifier(c)})" for c in unique
         ) + f" from {quote_identifier(table)}").fetchall()[0]
-        for column, duplicates in zip(unique, counts, strict=True):
-            if duplicates:
-                raise ContractError(f"{table}: {duplicates} duplicate value(s) in {column}")
+        _check_duplicates(table, zip(unique, counts, strict=True))
+
+
+def _check_duplicates(table: str, counts: Iterable[tuple[str, int]]) -> None:
+    """Raise :class:`ContractError` for the first column with duplicate values."""
+    for column, duplicates in counts:
+        if duplicates:
+            raise ContractError(f"{table}: {duplicates} duplicate value(s) in {column}")
+
+
+def _settle(future: Future[None], work: Callable[[], None]) -> None:
+    """Run ``work``; complete ``future`` with its outcome (None, or what it raised)."""
+    try:
+        work()
+        future.set_result(None)
+    except Exception as exc:
+        future.set_exception(exc)
 
 
 def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
@@ -95,26 +109,17 @@ def start_validation(
     future: Future[None] = Future()
     rows = conn.execute(f"select count(*) from {quote_identifier(table)}").fetchall()[0][0]
     if rows > whole_table_rows:
-        try:
-            validate_table(conn, table, columns, validate, unique=unique, chunk_rows=chunk_rows)
-            future.set_result(None)
-        except Exception as exc:
-            future.set_exception(exc)
+        _settle(future, lambda: validate_table(conn, table, columns, validate, unique=unique,
+                                               chunk_rows=chunk_rows))
         return future
     selected = ", ".join(quote_identifier(c) for c in columns)
     frame = conn.sql(f"select {selected} from {quote_identifier(table)}").to_arrow_table()
 
-    def run() -> None:
-        try:
-            data = frame.to_pandas()
-            validate(data)
-            for column in unique:
-                duplicates = int(data[column].duplicated().sum())
-                if duplicates:
-                    raise ContractError(f"{table}: {duplicates} duplicate value(s) in {column}")
-            future.set_result(None)
-        except Exception as exc:
-            future.set_exception(exc)
+    def validate_whole() -> None:
+        data = frame.to_pandas()
+        validate(data)
+        _check_duplicates(table, ((c, int(data[c].duplicated().sum())) for c in unique))
 
-    threading.Thread(target=run, name=f"cohortflow-validate-{table}", daemon=True).start()
+    threading.Thread(target=_settle, args=(future, validate_whole),
+                     name=f"cohortflow-validate-{table}", daemon=True).start()
     return future
