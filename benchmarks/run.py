@@ -86,7 +86,8 @@ def median_run(command: list[str], repeats: int) -> Run:
 def calibration_seconds() -> float:
     """Seconds this machine takes, right now, for a fixed single-threaded loop (the same work
     every time). On a shared VM the host's speed drifts by tens of percent within minutes;
-    this number, printed beside each size, shows how fast the machine was when it ran."""
+    this number, printed beside each size, hints at that drift. It is only a hint: a loop on
+    one core missed a slowdown that doubled the multi-threaded runs (results.md notes)."""
     started = time.perf_counter()
     total = 0
     for value in range(10_000_000):
@@ -244,7 +245,8 @@ def main() -> None:
         "E.164, region, message), rejections (row, reasons) and the rejected.csv cells. "
         "'calibration' is the time "
         "of a fixed single-threaded Python loop just before and after cohortflow's runs of that "
-        "size (mean): the lower, the faster the (shared) machine was at the time.",
+        "size (mean), a hint of how fast the (shared) machine was; it can miss a slowdown "
+        "of multi-threaded work.",
         "",
         *lines,
         "",
