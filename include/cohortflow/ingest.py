@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -495,24 +496,15 @@ def _write_outputs(
     out_dir: Path,
     summary: CohortSummary,
 ) -> None:
-    """Validate the output tables against the contracts, write the artefacts, count."""
+    """Write the artefacts under temporary names, check them against the contracts, publish
+    them (rename) only once every check has passed, and count."""
     contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
-    # Materialised in DuckDB (spilling if need be), validated (whole in a thread while the
-    # artefacts are written, or chunk by chunk for large cohorts), written by COPY under
-    # temporary names, published only once the contracts pass.
-    checks = [
-        streaming.start_validation(
-            conn, "recipients_out", ["row_number", "phone_number", "region"],
-            contracts.validate_recipients, unique=["row_number", "phone_number"]),
-        streaming.start_validation(
-            conn, "rejections_out", ["row_number", "rejected_reason", "reason_code"],
-            contracts.validate_rejections, unique=["row_number"]),
-    ]
+    outputs = {RECIPIENTS_FILE: ("recipients_out", contracts.Recipients),
+               REJECTIONS_FILE: ("rejections_out", contracts.Rejections)}
     pending = {name: out_dir / f".{name}.tmp"
-               for name in (RECIPIENTS_FILE, REJECTIONS_FILE, REJECTED_FILE)}
+               for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)}
+    checks: list[Future[None]] = []
     try:
-        streaming.write_parquet(conn, "recipients_out", pending[RECIPIENTS_FILE])
-        streaming.write_parquet(conn, "rejections_out", pending[REJECTIONS_FILE])
         named = ", ".join(
             [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
             + ["rejected_reason"]
@@ -521,10 +513,17 @@ def _write_outputs(
             f"copy (select {named} from rejected_out) to '{_sql_path(pending[REJECTED_FILE])}' "
             "(header, delimiter ',', quote '\"')"
         )
+        # The raw rows' last use (rejections_out is a table already): free their memory for
+        # the largest COPY, which would otherwise spill at 10M rows.
+        _drop(conn, "rejected_out", "chunk_rows", "raw_rows", "raw_table")
+        for name, (table, contract) in outputs.items():
+            streaming.write_parquet(conn, table, pending[name])
+            checks.append(streaming.start_validation(
+                conn, table, pending[name], contract.to_schema()))
         for check in checks:
             check.result()  # raises the contract's error: nothing is published
     except BaseException:
-        for check in checks:  # let a validation thread finish before its data goes away
+        for check in checks:  # let a validation thread finish before its file goes away
             check.exception()
         for tmp in pending.values():
             tmp.unlink(missing_ok=True)

@@ -1,11 +1,11 @@
-"""Output contracts on whole tables and in chunks, and nothing published when one fails."""
+"""Output contracts on the written files, batch by batch, uniqueness over the whole table, and
+nothing published when one fails."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pandera.errors
 import pytest
 
@@ -19,49 +19,83 @@ def _recipients(rows: list[tuple[int, str, str]]) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     conn.execute("create table recipients_out (row_number bigint, phone_number varchar, "
                  "region varchar)")
-    conn.executemany("insert into recipients_out values (?, ?, ?)", rows)
+    if rows:
+        conn.executemany("insert into recipients_out values (?, ?, ?)", rows)
     return conn
 
 
-def _start(conn: duckdb.DuckDBPyConnection, *, whole: bool) -> None:
-    # whole: one frame in a thread; otherwise chunks of 2 rows plus the SQL uniqueness check
+def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) -> None:
+    # chunk_rows 2: the file is validated in batches of 2 rows, which cannot see each other
+    path = tmp_path / "recipients.parquet"
+    streaming.write_parquet(conn, "recipients_out", path)
     streaming.start_validation(
-        conn, "recipients_out", COLUMNS, contracts.validate_recipients,
-        unique=["row_number", "phone_number"],
-        whole_table_rows=10 if whole else 0, chunk_rows=2,
+        conn, "recipients_out", path, contracts.Recipients.to_schema(), chunk_rows=chunk_rows,
     ).result()
 
 
 GOOD = [(1, "+919876543210", "IN"), (2, "+14155550123", "US"), (3, "+447911123456", "GB")]
 
 
-@pytest.mark.parametrize("whole", [True, False])
-def test_valid_table_passes(whole: bool) -> None:
-    _start(_recipients(GOOD), whole=whole)
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_valid_table_passes(tmp_path: Path, chunk_rows: int) -> None:
+    _check(_recipients(GOOD), tmp_path, chunk_rows=chunk_rows)
 
 
-@pytest.mark.parametrize("whole", [True, False])
-def test_broken_contract_raises(whole: bool) -> None:
+def test_empty_table_passes(tmp_path: Path) -> None:
+    _check(_recipients([]), tmp_path, chunk_rows=2)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_broken_contract_raises(tmp_path: Path, chunk_rows: int) -> None:
     conn = _recipients([*GOOD, (4, "98765 43210", "IN")])  # not E.164
-    with pytest.raises(pandera.errors.SchemaErrors):
-        _start(conn, whole=whole)
+    with pytest.raises(pandera.errors.SchemaErrors, match="str_matches"):
+        _check(conn, tmp_path, chunk_rows=chunk_rows)
 
 
-@pytest.mark.parametrize("whole", [True, False])
-def test_duplicates_in_different_chunks_are_found(whole: bool) -> None:
-    # rows 1 and 4 fall in different chunks of 2 rows: only the whole-table checks see both
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_duplicate_phone_in_different_batches_is_found(tmp_path: Path, chunk_rows: int) -> None:
+    # rows 1 and 4 fall in different batches of 2 rows: only the whole-table check sees both
     conn = _recipients([*GOOD, (4, "+919876543210", "IN")])
-    with pytest.raises((streaming.ContractError, pandera.errors.SchemaErrors)):
-        _start(conn, whole=whole)
+    with pytest.raises(streaming.ContractError, match=r"1 duplicate value\(s\) in phone_number"):
+        _check(conn, tmp_path, chunk_rows=chunk_rows)
+
+
+def test_duplicate_row_number_is_found(tmp_path: Path) -> None:
+    conn = _recipients([*GOOD, (1, "+14155550124", "US")])
+    with pytest.raises(streaming.ContractError, match=r"1 duplicate value\(s\) in row_number"):
+        _check(conn, tmp_path, chunk_rows=2)
+
+
+@pytest.mark.parametrize(
+    ("values", "duplicates"),
+    [
+        ([1, 2, 3], 0),
+        ([1, 2, 2, 2, None, None], 2),
+        ([5, 10**12, 5], 1),  # a span too wide for the bitmap: grouped instead
+        (["a", "b", "a", None], 1),
+        ([], 0),
+    ],
+)
+def test_check_unique_counts_repeated_values(values: list[object], duplicates: int) -> None:
+    conn = duckdb.connect()
+    kind = "varchar" if any(isinstance(v, str) for v in values) else "bigint"
+    conn.execute(f"create table t (v {kind})")
+    if values:
+        conn.executemany("insert into t values (?)", [(v,) for v in values])
+    if duplicates:
+        with pytest.raises(streaming.ContractError, match=f"t: {duplicates} duplicate value"):
+            streaming.check_unique(conn, "t", ["v"])
+    else:
+        streaming.check_unique(conn, "t", ["v"])
 
 
 def test_nothing_is_published_when_a_contract_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(frame: pd.DataFrame) -> None:
-        raise streaming.ContractError("recipients_out: deliberately broken for this test")
+    def broken(path: Path, schema: object, *, chunk_rows: int) -> None:
+        raise streaming.ContractError(f"{path.name}: deliberately broken for this test")
 
-    monkeypatch.setattr(contracts, "validate_recipients", broken)
+    monkeypatch.setattr(streaming, "validate_parquet", broken)
     source = write_text(tmp_path, "cohort.csv",
                         "phone,name\n+919876543210,Asha\n+14155550123,Ravi\nnot a phone,Meena\n")
     with pytest.raises(streaming.ContractError, match="deliberately broken"):
