@@ -248,7 +248,7 @@ def _run(
         dnc_path = request.dnc or campaign.dnc
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
-    conn.execute("create or replace temp table seen (e164 varchar, kept_row bigint)")
+    conn.execute("create or replace temp table seen (phone_key bigint, kept_row bigint)")
     # The same statements for every chunk: a simple template (or none) makes checks, render and
     # dedupe one statement; otherwise Jinja renders the materialised checks in between.
     message_sql = _message_sql(fields, message, layout)
@@ -275,7 +275,7 @@ def _run(
             verb = "create or replace temp table final_all as" if first == 1 else \
                 "insert into final_all"
             conn.execute(f"{verb} {final_sql}", params if message_sql else None)
-            conn.execute("insert into seen select e164, row_number from final_all "
+            conn.execute("insert into seen select phone_key, row_number from final_all "
                          f"where row_number >= {first:d} and rejected_reason is null")
             _drop(conn, "phone_lookup", "checked", "rendered")
     _drop(conn, "dnc_numbers", "seen")
@@ -411,7 +411,7 @@ def _message_sql(
     if message is None:
         return "null::varchar"
     return template_sql.message_expression(message, {
-        "phone_number": "e164", "region": "region",
+        "phone_number": "phone_number", "region": "region",
         **{f.name: f"value_{f.index}" for f in fields}})
 
 

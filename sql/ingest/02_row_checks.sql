@@ -1,5 +1,6 @@
--- checked: every row with its E.164 number, region, formatted fields and the row-level
--- reasons found so far (invalid phone, malformed row, missing required field, formatting
+-- checked: every row with its E.164 number (and phone_key, the same number as an integer: its
+-- digits after '+', which E.164 keeps to 15, the first never 0), region, formatted fields and
+-- the row-level reasons found so far (invalid phone, malformed row, missing required field, formatting
 -- failure, do-not-contact).
 -- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
@@ -11,6 +12,7 @@ with fields as (
 select
     fields.row_number,
     phone_lookup.e164,
+    substr(phone_lookup.e164, 2)::bigint as phone_key,
     phone_lookup.region,
     {%- for field in fields %}
     fields.value_{{ field.index }},

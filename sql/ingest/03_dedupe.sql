@@ -1,8 +1,10 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
 -- the first occurrence of a number is kept, later ones name the kept row, also across chunks
--- (seen: e164, kept_row of earlier chunks). One row per data row of the chunk, in file order,
--- with only what the outputs need: rejected_reason holds the reasons joined by '; ' (NULL for
--- a recipient); ingest.py appends the rows to `final_all`.
+-- (seen: phone_key, kept_row of earlier chunks). Numbers are compared as integers (phone_key):
+-- grouping and joining them is faster than strings, and they take less memory. One row per
+-- data row of the chunk, in file order, with only what the outputs need: the number as
+-- phone_key only, rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest.py
+-- appends the rows to `final_all`.
 -- Either `checked` is this query's own CTE (02_row_checks.sql) and a simple template's message
 -- is rendered later, from the stored fields, by 04_recipients.sql (message_sql); or `checked`
 -- is a table, with rendered(row_number, message, payload, render_error) holding the Jinja
@@ -30,21 +32,21 @@ rendered_checks as (
 ),
 kept_here as (  -- per number, the first row of this chunk that passes (an aggregate:
                 -- cheaper than a window)
-    select e164, min(row_number) as kept_row
+    select phone_key, min(row_number) as kept_row
     from rendered_checks
     where len(reasons) = 0
-    group by e164
+    group by phone_key
 ),
 kept as (  -- unless an earlier chunk kept the number already
-    select kept_here.e164, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
+    select kept_here.phone_key, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
     from kept_here
-    left join seen using (e164)
+    left join seen using (phone_key)
 )
 select
-    rendered_checks.* exclude (reasons),
+    rendered_checks.* exclude (reasons, e164),
     case when len(reasons) = 0 and kept.kept_row < rendered_checks.row_number
          then 'duplicate_phone: same number as row ' || kept.kept_row || ', which is kept'
          when len(reasons) > 0 then array_to_string(reasons, '; ') end as rejected_reason
 from rendered_checks
-left join kept using (e164)
+left join kept using (phone_key)
 order by row_number  -- sorted per chunk, in memory: final_all is in file order
