@@ -1,7 +1,7 @@
 -- checked: every row with its E.164 number (and phone_key, the same number as an integer: its
 -- digits after '+', which E.164 keeps to 15, the first never 0), region, formatted fields and
--- the row-level reasons found so far (invalid phone, malformed row, missing required field, formatting
--- failure, do-not-contact).
+-- the row-level reasons found so far (invalid phone, malformed row, missing required field,
+-- formatting failure, do-not-contact).
 -- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
 -- A query: 03_dedupe.sql includes it as its `checked` CTE (simple templates), or ingest.py
