@@ -6,7 +6,8 @@ and anything that logs or reports a number must pass it through :func:`mask_phon
 The rule for a valid number is exactly the one in the design:
 ``phonenumbers.is_valid_number(phonenumbers.parse(value, default_region))``, with the raw cell
 value given to the parser (it handles surrounding spaces, full-width digits, formatting
-characters, ``00``/``+`` international prefixes and extensions itself).
+characters, ``00``/``+`` international prefixes and extensions itself), and an E.164 form of
+at most 15 digits (:data:`E164_MAX_DIGITS`).
 
 Validation works on DISTINCT values only: a cohort's column is dictionary-encoded, the distinct
 strings go through a :data:`DistinctNormalizer` and the results are taken back to every row.
@@ -33,6 +34,11 @@ UNKNOWN_TIMEZONE = "Etc/Unknown"
 MASK_CHAR = "•"
 #: A value must have at least this many digits before its last four are shown unmasked.
 MIN_DIGITS_TO_REVEAL = 8
+#: E.164 numbers have at most 15 digits (ITU-T E.164). phonenumbers also accepts a few longer
+#: numbers as valid (German fixed lines with 15-digit national numbers, Japanese and Indonesian
+#: toll-free numbers with 17): they have no E.164 form a provider takes, so they are rejected.
+E164_MAX_DIGITS = 15
+E164_TOO_LONG = f"longer than the {E164_MAX_DIGITS} digits E.164 allows"
 
 _PARSE_ERRORS: dict[int, str] = {
     NumberParseException.INVALID_COUNTRY_CODE: "invalid or missing country code",
@@ -116,7 +122,11 @@ def normalize_distinct(values: Sequence[str], default_region: str) -> PhoneColum
         # Same as phonenumbers.is_valid_number, which is exactly these two calls.
         region = region_for_number(number)
         if region is not None and valid_for_region(number, region):
-            results.append(format_number(number, e164_format), region, None)
+            e164 = format_number(number, e164_format)
+            if len(e164) - 1 > E164_MAX_DIGITS:  # '+' and the digits
+                results.append(None, None, E164_TOO_LONG)
+            else:
+                results.append(e164, region, None)
         else:
             results.append(None, None, _invalid_detail(number))
     return results

@@ -270,6 +270,7 @@ def decide_in_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
         details=_length_details(), non_geo=NON_GEO, errors=_parse_errors(),
+        e164_max_digits=phones.E164_MAX_DIGITS, e164_too_long=phones.E164_TOO_LONG,
     ))
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
     counts = conn.execute(

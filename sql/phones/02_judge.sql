@@ -7,8 +7,9 @@
 --   judged:   for a national significant number of 2 to 17 digits, the region
 --             (region_code_for_number: the first region of the code whose leading digits
 --             match, or else whose number types match), validity there (_number_type_helper),
---             E.164, and for invalid numbers the detail of phones._invalid_detail
---             (is_possible_number_with_reason in the code's main region);
+--             E.164 (a valid number of more than e164_max_digits digits is rejected, as in
+--             phones.normalize_distinct), and for invalid numbers the detail of
+--             phones._invalid_detail (is_possible_number_with_reason in the code's main region);
 --   the rest: parse errors found on the way (too short, too long, bad country code after an
 --             international prefix) and the values the library must decide (undecided).
 -- Needs the _ph_* macros of every key (00_rules.sql).
@@ -115,17 +116,19 @@ detailed as (
                 when {{ code.cc }} then _ph_len_{{ code.main_key }}(nsn)
                 {%- endfor %}
             end
-        end as possibility
+        end as possibility,
+        valid and length(cc::varchar) + length(nsn) > {{ e164_max_digits }} as too_long
     from judged
 )
 select
     raw,
-    case when valid then '+' || cc || nsn end as e164,
+    case when valid and not too_long then '+' || cc || nsn end as e164,
     -- the key is the region, or n<code> for a non-geographic code (region 001)
-    case when not valid then null
+    case when not valid or too_long then null
          when starts_with(number_key, 'n') then {{ non_geo | literal }}
          else number_key end as region,
-    case when valid then null
+    case when too_long then {{ e164_too_long | literal }}
+         when valid then null
          when judgeable then replace(case possibility
              {%- for state, detail in details.items() %}
              when {{ state | literal }} then {{ detail | literal }}

@@ -286,6 +286,20 @@ def test_invalid_phone_is_rejected_with_invalid_phone(tmp_path, raw):
     assert outcome.reason_of(1).startswith("invalid_phone: ")
 
 
+def test_valid_number_beyond_e164_length_is_rejected_not_a_crash(tmp_path):
+    # phonenumbers accepts this German fixed line (17 digits); E.164 (and the recipients
+    # contract) allow 15: the row is rejected, the cohort completes
+    source = write_text(
+        tmp_path, "c.csv", "phone,customer_id,name\n+49 30 1234567890123,C1,Asha\n"
+        "+91 98765 43210,C2,Ravi\n")
+
+    outcome = run(source)
+
+    assert outcome.summary.status == "completed"
+    assert outcome.reason_of(1) == "invalid_phone: longer than the 15 digits E.164 allows"
+    assert [r["phone_number"] for r in outcome.recipients] == ["+919876543210"]
+
+
 def test_empty_phone_is_rejected_with_invalid_phone(tmp_path):
     source = write_text(tmp_path, "c.csv", "phone,customer_id,name\n,C1,Asha\n")
 

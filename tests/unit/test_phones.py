@@ -76,6 +76,18 @@ def test_long_number_is_too_long() -> None:
     assert rows(["98765432101234"])[0]["error"] == "too long for region IN"
 
 
+@pytest.mark.parametrize("value", ["+49 30 1234567890123", "+81 0037 1234567890123"])
+def test_valid_number_longer_than_e164_is_rejected(value: str) -> None:
+    # phonenumbers calls these valid (17 and 19 digits), but E.164 stops at 15
+    assert rows([value]) == [
+        {"e164": None, "region": None, "error": "longer than the 15 digits E.164 allows"}
+    ]
+
+
+def test_valid_number_of_15_digits_is_kept() -> None:
+    assert rows(["+49 30 12345678901"])[0]["e164"] == "+493012345678901"
+
+
 def test_right_length_but_invalid_prefix_is_not_valid_for_region() -> None:
     assert rows(["0123456789"])[0]["error"] == "not a valid number for region IN"
 
