@@ -480,14 +480,18 @@ def _create_outputs(
     has_payload: bool,
 ) -> None:
     """The outputs over ``final_all``, in file order: the views ``recipients_out`` and
-    ``rejected_out``, and the table ``rejections_out``."""
+    ``rejected_out``, and the table ``rejections_out``. The raw rows are used here for the last
+    time (``rejected_rows``), then freed: the largest artefact is written without them."""
     conn.execute("create or replace temp view recipients_out as " + render_sql(
         sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
         has_message=has_message, has_payload=has_payload))
+    conn.execute("create or replace temp table rejected_rows as " + render_sql(
+        sql_dir, "ingest/05_rejected_rows.sql"))
+    _drop(conn, "chunk_rows", "raw_rows", "raw_table")
     conn.execute("create or replace temp table rejections_out as " + render_sql(
-        sql_dir, "ingest/06_rejections.sql", columns=columns, source="raw_rows"))
+        sql_dir, "ingest/07_rejections.sql", columns=columns))
     conn.execute("create or replace temp view rejected_out as " + render_sql(
-        sql_dir, "ingest/05_rejected.sql", columns=columns, source="raw_rows"))
+        sql_dir, "ingest/06_rejected.sql", columns=columns))
 
 
 def _write_outputs(
@@ -513,9 +517,7 @@ def _write_outputs(
             f"copy (select {named} from rejected_out) to '{_sql_path(pending[REJECTED_FILE])}' "
             "(header, delimiter ',', quote '\"')"
         )
-        # The raw rows' last use (rejections_out is a table already): free their memory for
-        # the largest COPY, which would otherwise spill at 10M rows.
-        _drop(conn, "rejected_out", "chunk_rows", "raw_rows", "raw_table")
+        _drop(conn, "rejected_out", "rejected_rows")  # free them for the largest COPY
         for name, (table, contract) in outputs.items():
             streaming.write_parquet(conn, table, pending[name])
             checks.append(streaming.start_validation(

@@ -3,10 +3,7 @@
 -- positional names (c1, c2, ...): rejected.csv is written with the headers as names.
 select
     {%- for column in columns %}
-    fmt_csv_safe({{ source }}.{{ column.source }}) as {{ column.source }},
+    fmt_csv_safe({{ column.source }}) as {{ column.source }},
     {%- endfor %}
-    fmt_csv_safe(final.rejected_reason) as rejected_reason
-from {{ source }}
-join final_all as final using (row_number)
-where final.rejected_reason is not null
-order by row_number
+    fmt_csv_safe(rejected_reason) as rejected_reason
+from rejected_rows  -- in file order already: a plain scan keeps it
