@@ -159,6 +159,50 @@ def dag_parse_times() -> dict[str, float]:
     return times
 
 
+@dataclass(frozen=True)
+class Target:
+    """One of the issue's targets, with the figure this run measured."""
+
+    what: str
+    measured: str
+    met: bool | None  # None: not measured in this run (a size was left out or failed)
+
+
+def targets(fast: dict[int, Run], slow: dict[int, Run], parse_times: dict[str, float],
+            dispatch_rate: float) -> list[Target]:
+    """The issue's targets against this run's figures."""
+    million, ten_million = fast.get(1_000_000), fast.get(10_000_000)
+    baseline = slow.get(1_000_000)
+    found = [
+        Target("1M rows end to end <= 5 s wall",
+               f"{million.wall:.2f} s" if million else "not run", million and million.wall <= 5),
+        Target("1M rows >= 15x faster than the baseline (wall)",
+               f"{baseline.wall / million.wall:.1f}x" if million and baseline else "not run",
+               million and baseline and baseline.wall / million.wall >= 15),
+        Target("1M rows peak RSS <= 1 GiB",
+               f"{million.peak_rss_mib:,.0f} MiB" if million else "not run",
+               million and million.peak_rss_mib <= 1024),
+        Target("10M rows complete, peak RSS <= 2 GiB",
+               f"{ten_million.peak_rss_mib:,.0f} MiB" if ten_million else "not run",
+               ten_million and ten_million.peak_rss_mib <= 2048),
+        Target("cost linear in rows: 10M wall <= 11 x 1M wall",
+               f"{ten_million.wall / million.wall:.1f}x" if million and ten_million
+               else "not run", million and ten_million and ten_million.wall <= 11 * million.wall),
+        Target("each DAG file parses in <= 0.5 s",
+               f"{max(parse_times.values()):.3f} s at most" if parse_times else "not run",
+               bool(parse_times) and min(parse_times.values()) >= 0
+               and max(parse_times.values()) <= 0.5),
+        Target("dispatch overhead >= 5,000 recipients/s", f"{dispatch_rate:,.0f}/s",
+               dispatch_rate >= 5000),
+    ]
+    return [Target(t.what, t.measured, None if t.measured == "not run" else bool(t.met))
+            for t in found]
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[met]
+
+
 def _memory_gib() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
 
@@ -175,7 +219,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="Do not write results.md.")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
+    bench_started = time.perf_counter()
     warm_up()
+    fast_runs: dict[int, Run] = {}
+    slow_runs: dict[int, Run] = {}
     with tempfile.TemporaryDirectory(prefix="cohortflow-bench-") as tmp:
         folder = args.folder or Path(tmp)
         lines = [
@@ -201,12 +248,14 @@ def main() -> None:
                 lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | | |")
                 print(lines[-1], flush=True)
                 continue
+            fast_runs[rows] = fast
             calibration = (calibration + calibration_seconds()) / 2  # before and after
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
                   f"{fast.peak_rss_mib:.0f} MiB, calibration {calibration:.2f} s",
                   flush=True)
             if rows <= BASELINE_MAX_ROWS:
-                slow = median_run(baseline_command(source, campaign, slow_out), repeats)
+                slow = slow_runs[rows] = median_run(
+                    baseline_command(source, campaign, slow_out), repeats)
                 print(f"baseline {rows}: {slow.wall:.2f} s, {slow.peak_rss_mib:.0f} MiB",
                       flush=True)
                 verdict = compare_outputs(fast_out, slow_out)
@@ -227,6 +276,9 @@ def main() -> None:
     dispatch_seconds, dispatch_rate = measure()
     dag_lines = ["| DAG file | import time s |", "|---|---:|"] + [
         f"| {name} | {seconds:.3f} |" for name, seconds in parse_times.items()]
+    target_lines = ["| target | this run | |", "|---|---:|---|"] + [
+        f"| {t.what} | {t.measured} | {_verdict(t.met)} |"
+        for t in targets(fast_runs, slow_runs, parse_times, dispatch_rate)]
     machine = (f"{os.cpu_count()} cores, {_memory_gib():.1f} GiB memory, "
                f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
                f"DuckDB {duckdb.__version__}")
@@ -258,6 +310,13 @@ def main() -> None:
         "Dispatch overhead (benchmarks/dispatch_overhead.py): 50,000 recipients planned and "
         "submitted to the local sandbox in batches of 1,000 with no rate limit: "
         f"{dispatch_seconds:.2f} s = {dispatch_rate:,.0f} recipients/s (target >= 5,000).",
+        "",
+        "Targets of the performance issue, against this run:",
+        "",
+        *target_lines,
+        "",
+        f"The whole benchmark (generating the cohorts included) took "
+        f"{(time.perf_counter() - bench_started) / 60:.1f} min.",
         "",
     ])
     print(report)
