@@ -3,10 +3,10 @@
 For 100k, 1M and 10M rows (``--sizes`` to change), generates the cohort (seeded, see
 ``benchmarks/generate.py``) in a temporary folder, runs ``cohortflow process`` and the baseline
 (``benchmarks/baseline.py``) each as a subprocess (wall time and the child's own peak RSS from
-``wait4``), median of 3 runs (1 at 10M), checks both give identical recipients (row, E.164,
-region, message) and rejections (row, reasons, and the rejected.csv cells), measures the
-import (parse) time of each DAG file in a fresh interpreter, prints the table and writes it to
-``benchmarks/results.md``.
+``wait4``), median of 3 runs taken in turns (1 at 10M), checks both give identical recipients
+(row, E.164, region, message) and rejections (row, reasons, and the rejected.csv cells),
+measures the import (parse) time of each DAG file in a fresh interpreter, prints the table and
+writes it to ``benchmarks/results.md``.
 """
 
 from __future__ import annotations
@@ -76,11 +76,16 @@ def baseline_command(source: Path, campaign: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.baseline", str(source), str(campaign), str(out)]
 
 
-def median_run(command: list[str], repeats: int) -> Run:
-    runs = [run_child(command) for _ in range(repeats)]
-    return Run(statistics.median(r.wall for r in runs),
-               statistics.median(r.peak_rss_mib for r in runs),
-               statistics.median(r.cpu for r in runs))
+def median_runs(commands: list[list[str]], repeats: int) -> list[Run]:
+    """Run each command ``repeats`` times, taking turns (a, b, a, b, ...), so that a change in
+    the shared host's speed during the runs affects every command alike; the median of each."""
+    runs: list[list[Run]] = [[] for _ in commands]
+    for _ in range(repeats):
+        for command, done in zip(commands, runs, strict=True):
+            done.append(run_child(command))
+    return [Run(statistics.median(r.wall for r in done),
+                statistics.median(r.peak_rss_mib for r in done),
+                statistics.median(r.cpu for r in done)) for done in runs]
 
 
 def calibration_seconds() -> float:
@@ -241,8 +246,11 @@ def main() -> None:
             repeats = 1 if rows >= 10_000_000 else 3
             fast_out, slow_out = folder / f"fast_{rows}", folder / f"slow_{rows}"
             calibration = calibration_seconds()
+            commands = [cohortflow_command(source, campaign, fast_out)]
+            if rows <= BASELINE_MAX_ROWS:
+                commands.append(baseline_command(source, campaign, slow_out))
             try:
-                fast = median_run(cohortflow_command(source, campaign, fast_out), repeats)
+                fast, *slow_run = median_runs(commands, repeats)
             except RuntimeError as exc:  # record the failure, keep the other sizes
                 error = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "?"
                 lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | | |")
@@ -253,9 +261,8 @@ def main() -> None:
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
                   f"{fast.peak_rss_mib:.0f} MiB, calibration {calibration:.2f} s",
                   flush=True)
-            if rows <= BASELINE_MAX_ROWS:
-                slow = slow_runs[rows] = median_run(
-                    baseline_command(source, campaign, slow_out), repeats)
+            if slow_run:
+                slow = slow_runs[rows] = slow_run[0]
                 print(f"baseline {rows}: {slow.wall:.2f} s, {slow.peak_rss_mib:.0f} MiB",
                       flush=True)
                 verdict = compare_outputs(fast_out, slow_out)
@@ -292,11 +299,12 @@ def main() -> None:
         "`make bench` (benchmarks/run.py): synthetic cohorts (benchmarks/generate.py), "
         "`cohortflow process` and the pandas/phonenumbers/Jinja baseline "
         "(benchmarks/baseline.py) as subprocesses; wall time and the child's peak RSS are "
-        "medians of 3 runs (1 run at 10M); CPU is the child's user + system time, which other "
+        "medians of 3 runs (1 run at 10M), the two commands taking turns so that the host's "
+        "changing speed affects both alike; CPU is the child's user + system time, which other "
         "processes do not inflate (a slower host does). 'outputs' compares recipients (row, "
         "E.164, region, message), rejections (row, reasons) and the rejected.csv cells. "
         "'calibration' is the time "
-        "of a fixed single-threaded Python loop just before and after cohortflow's runs of that "
+        "of a fixed single-threaded Python loop just before and after the runs of that "
         "size (mean), a hint of how fast the (shared) machine was; it can miss a slowdown "
         "of multi-threaded work.",
         "",
