@@ -88,16 +88,38 @@ def median_runs(commands: list[list[str]], repeats: int) -> list[Run]:
                 statistics.median(r.cpu for r in done)) for done in runs]
 
 
-def calibration_seconds() -> float:
-    """Seconds this machine takes, right now, for a fixed single-threaded loop (the same work
-    every time). On a shared VM the host's speed drifts by tens of percent within minutes;
-    this number, printed beside each size, hints at that drift. It is only a hint: a loop on
-    one core missed a slowdown that doubled the multi-threaded runs (results.md notes)."""
-    started = time.perf_counter()
-    total = 0
-    for value in range(10_000_000):
-        total += value
-    return time.perf_counter() - started
+@dataclass(frozen=True)
+class HostSpeed:
+    """How fast the shared host is right now, for the same fixed DuckDB job every time."""
+
+    one_thread: float  # seconds on one thread: the speed of a core
+    two_threads: float  # seconds on two threads
+
+    @property
+    def parallel_speedup(self) -> float:
+        """1.0: the second core gave nothing (the host was busy); 2.0: two full cores."""
+        return self.one_thread / self.two_threads
+
+    def merged(self, other: HostSpeed) -> HostSpeed:
+        """The mean of two measurements (before and after a size's runs)."""
+        return HostSpeed((self.one_thread + other.one_thread) / 2,
+                         (self.two_threads + other.two_threads) / 2)
+
+
+def host_speed() -> HostSpeed:
+    """Time a fixed CPU-bound DuckDB job on one thread, then on two. On this shared VM a core's
+    speed drifts, and so does whether the second core is really there (a speedup between 1.0
+    and 1.5 was seen within minutes): both bear directly on cohortflow's multi-threaded runs,
+    which a single-threaded baseline does not feel."""
+    conn = duckdb.connect()
+    seconds = []
+    for threads in (1, 2):
+        conn.execute(f"set threads = {threads}")
+        started = time.perf_counter()
+        conn.execute("select sum(hash(i)) from range(100000000) t(i)").fetchall()
+        seconds.append(time.perf_counter() - started)
+    conn.close()
+    return HostSpeed(*seconds)
 
 
 def _differences(conn: duckdb.DuckDBPyConnection, left: str, right: str) -> int:
@@ -234,7 +256,7 @@ def main() -> None:
             "| rows | cohortflow wall s | cohortflow CPU s | cohortflow rows/s "
             "| cohortflow peak RSS MiB | baseline wall s | baseline CPU s | baseline rows/s "
             "| baseline peak RSS MiB | baseline/cohortflow (wall, CPU) | outputs "
-            "| calibration s |",
+            "| host: 1-thread job s, 2-thread speedup |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
         ]
         for rows in sizes:
@@ -245,7 +267,7 @@ def main() -> None:
             campaign = folder / "bench.yaml"
             repeats = 1 if rows >= 10_000_000 else 3
             fast_out, slow_out = folder / f"fast_{rows}", folder / f"slow_{rows}"
-            calibration = calibration_seconds()
+            host = host_speed()
             commands = [cohortflow_command(source, campaign, fast_out)]
             if rows <= BASELINE_MAX_ROWS:
                 commands.append(baseline_command(source, campaign, slow_out))
@@ -257,9 +279,10 @@ def main() -> None:
                 print(lines[-1], flush=True)
                 continue
             fast_runs[rows] = fast
-            calibration = (calibration + calibration_seconds()) / 2  # before and after
+            host = host.merged(host_speed())  # before and after
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
-                  f"{fast.peak_rss_mib:.0f} MiB, calibration {calibration:.2f} s",
+                  f"{fast.peak_rss_mib:.0f} MiB, host {host.one_thread:.2f} s, "
+                  f"{host.parallel_speedup:.2f}x on 2 threads",
                   flush=True)
             if slow_run:
                 slow = slow_runs[rows] = slow_run[0]
@@ -275,7 +298,7 @@ def main() -> None:
             lines.append(f"| {_fmt_rows(rows)} | {fast.wall:.2f} | {fast.cpu:.2f} | "
                          f"{rows / fast.wall:,.0f} | "
                          f"{fast.peak_rss_mib:,.0f} | {baseline_cells} | {verdict} "
-                         f"| {calibration:.2f} |")
+                         f"| {host.one_thread:.2f}, {host.parallel_speedup:.2f}× |")
             print(lines[-1], flush=True)
         parse_times = dag_parse_times()
     from benchmarks.dispatch_overhead import measure
@@ -303,10 +326,11 @@ def main() -> None:
         "changing speed affects both alike; CPU is the child's user + system time, which other "
         "processes do not inflate (a slower host does). 'outputs' compares recipients (row, "
         "E.164, region, message), rejections (row, reasons) and the rejected.csv cells. "
-        "'calibration' is the time "
-        "of a fixed single-threaded Python loop just before and after the runs of that "
-        "size (mean), a hint of how fast the (shared) machine was; it can miss a slowdown "
-        "of multi-threaded work.",
+        "'host' times one fixed CPU-bound DuckDB job on one thread and on two, just before "
+        "and after the runs of that size (mean): the speed of a core, and what the second "
+        "core added (2.0× is two full cores; 1.0×, none). This VM shares its host: both drift "
+        "within minutes, and cohortflow's multi-threaded runs feel them while the "
+        "single-threaded baseline does not.",
         "",
         *lines,
         "",
