@@ -757,6 +757,18 @@ def test_recipients_have_a_message_when_the_campaign_has_a_template(tmp_path):
     assert "payload" not in outcome.recipient_columns
 
 
+@pytest.mark.parametrize("fast_paths", ["1", "0"])
+def test_message_template_gets_the_e164_number(tmp_path, monkeypatch, fast_paths):
+    # "1": rendered in SQL, the number rebuilt from its integer key; "0": rendered by Jinja
+    monkeypatch.setenv("COHORTFLOW_FAST_PATHS", fast_paths)
+    source = write_text(tmp_path, "c.csv", "phone,customer_id,name\n098765 43210,C1,Asha\n")
+    campaign = make_campaign(template="Call {{ phone_number }} ({{ region }}), {{ name }}")
+
+    outcome = run(source, campaign=campaign)
+
+    assert outcome.recipients[0]["message"] == "Call +919876543210 (IN), Asha"
+
+
 def test_empty_cell_renders_as_empty_text_not_none(tmp_path):
     source = write_text(tmp_path, "c.csv", "phone,customer_id,name\n9876543210,C1,\n")
 
