@@ -28,7 +28,8 @@ CHUNK_ROWS = 1_000_000  # one batch of three columns: tens of MiB as Arrow and p
 
 
 class ContractError(ValueError):
-    """An output breaks its contract across chunks (a bug in cohortflow, not in the file)."""
+    """An output breaks a rule checked over the whole table, such as uniqueness (a bug in
+    cohortflow, not in the file)."""
 
 
 def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
