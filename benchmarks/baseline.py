@@ -34,7 +34,7 @@ def validate_phone(value: str | None, region: str) -> tuple[str | None, str | No
         return None, None, phones._PARSE_ERRORS.get(exc.error_type, "could not be parsed")
     if phonenumbers.is_valid_number(number):
         e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-        if len(e164) - 1 > phones.E164_MAX_DIGITS:
+        if phones.too_long_for_e164(e164):
             return None, None, phones.E164_TOO_LONG
         return e164, phonenumbers.region_code_for_number(number), ""
     return None, None, phones._invalid_detail(number)

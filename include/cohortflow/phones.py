@@ -88,6 +88,12 @@ def check_region(default_region: str) -> str:
     return default_region
 
 
+def too_long_for_e164(e164: str) -> bool:
+    """True when ``e164`` (``+`` and digits, as phonenumbers formats it) has more digits than
+    E.164 allows."""
+    return len(e164) - 1 > E164_MAX_DIGITS
+
+
 def _invalid_detail(number: phonenumbers.PhoneNumber) -> str:
     """Why a parsed number is not valid; names the number's region, never its digits."""
     region = phonenumbers.region_code_for_country_code(number.country_code or 0)
@@ -123,7 +129,7 @@ def normalize_distinct(values: Sequence[str], default_region: str) -> PhoneColum
         region = region_for_number(number)
         if region is not None and valid_for_region(number, region):
             e164 = format_number(number, e164_format)
-            if len(e164) - 1 > E164_MAX_DIGITS:  # '+' and the digits
+            if too_long_for_e164(e164):
                 results.append(None, None, E164_TOO_LONG)
             else:
                 results.append(e164, region, None)
