@@ -9,6 +9,8 @@ import importlib
 
 import click
 
+from cohortflow import fast_exit
+
 #: (module, attribute) of every command attached to the top-level group.
 COMMANDS = (
     ("cohortflow.commands.ingest", "process"),
@@ -59,3 +61,14 @@ def main() -> None:
       cohortflow dispatch --campaign include/campaigns/loans.yaml --warehouse warehouse --dry-run
       cohortflow sandbox --port 8900 --db sandbox.duckdb
     """
+
+
+def run() -> None:
+    """The ``cohortflow`` console command: :func:`main`, ended without the interpreter's
+    teardown where the command allows it (:mod:`cohortflow.fast_exit`)."""
+    fast_exit.install()
+    try:
+        main(prog_name="cohortflow")
+    except SystemExit as exc:  # click's standalone mode always ends this way
+        fast_exit.record(exc.code)
+        raise

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cohortflow import fast_exit
 from cohortflow.errors import CohortflowError
 
 EXIT_FAILED = 2
@@ -135,6 +136,7 @@ def process(
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(EXIT_FAILED)
     _print_summary(summary, out, as_json)
+    fast_exit.allow()  # the connection, the files and the threads are all closed by now
     if summary.status != "completed":
         click.echo(f"error: {summary.error}", err=True)
         sys.exit(EXIT_FAILED)
@@ -193,6 +195,7 @@ def validate(
             click.echo(f"  rejected: {row.get('rejected_reason')}")
         for message in preview["messages"]:
             click.echo(f"  message: {message}")
+    fast_exit.allow()  # the scratch folder is gone; the connection and the threads are closed
     if summary.status != "completed":
         click.echo(f"error: {summary.error}", err=True)
         sys.exit(EXIT_FAILED)
