@@ -176,6 +176,26 @@ def test_blank_line_between_rows_is_not_a_data_row(tmp_path):
     assert outcome.summary.total_records == outcome.summary.valid_records == 2
 
 
+def test_a_line_longer_than_duckdbs_default_is_read_whole(tmp_path):
+    # DuckDB's default line limit is 2 MB; such a file is read again with room for 64 MB.
+    note = "x" * 3_000_000
+    source = write_text(tmp_path, "c.csv", f"phone,note\n9876543210,{note}\n9876543211,short\n")
+
+    _, rows = read_rows(source)
+
+    assert rows == [(1, "9876543210", note), (2, "9876543211", "short")]
+
+
+def test_a_line_longer_than_the_limit_fails_the_cohort_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("cohortflow.readers.LONG_LINE_BYTES", 4_000_000)
+    source = write_text(tmp_path, "c.csv", f"phone,note\n9876543210,short\n1,{'x' * 5_000_000}\n")
+
+    outcome = run(source, mapping=PHONE_ONLY)
+
+    assert_failed(outcome, "unreadable_file", "c.csv: line 3 is longer than the 4 MB",
+                  "shorten or split")
+
+
 def test_txt_and_tsv_suffixes_are_read_as_delimited_text(tmp_path):
     source = write_text(tmp_path, "c.tsv", "phone\tname\n9876543210\tAsha\n")
 
