@@ -54,7 +54,7 @@ def _seeds() -> dict[str, tuple[int, str, str]]:
     for region in REGIONS:
         example = (phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
                    or phonenumbers.example_number(region))
-        assert example is not None, region
+        assert example is not None and example.country_code is not None, region
         nsn = phonenumbers.national_significant_number(example)
         prefix = phonenumbers.ndd_prefix_for_region(region, True) or ""
         seeds[region] = (example.country_code, nsn, prefix)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -238,6 +239,55 @@ def targets(fast: dict[int, Run], slow: dict[int, Run], parse_times: dict[str, f
     ]
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """A straight line through two sizes' wall times: what every run pays, and what each
+    million rows adds."""
+
+    fixed_seconds: float
+    seconds_per_million: float
+
+    def wall(self, rows: int) -> float:
+        """The wall time the line predicts for ``rows``."""
+        return self.fixed_seconds + self.seconds_per_million * rows / 1_000_000
+
+
+def cost_model(fast: dict[int, Run], small: int = 100_000,
+               large: int = 1_000_000) -> CostModel | None:
+    """The line through the ``small`` and ``large`` runs of cohortflow; None if either is
+    missing."""
+    if small not in fast or large not in fast:
+        return None
+    per_row = (fast[large].wall - fast[small].wall) / (large - small)
+    return CostModel(fast[small].wall - per_row * small, per_row * 1_000_000)
+
+
+#: The steps ``summary.json`` times (``timings``), in pipeline order.
+STEPS = ("read", "blocking_checks", "dnc", "phones", "row_checks", "render", "checks_dedupe",
+         "dedupe", "write")
+
+
+def step_lines(steps: dict[int, dict[str, float]], fast: dict[int, Run]) -> list[str]:
+    """A table of each size's step timings (the last cohortflow run of that size) and the
+    rest of the median wall time (start-up, imports, hashing, the report)."""
+    present = [step for step in STEPS if any(step in timings for timings in steps.values())]
+    lines = ["| rows | " + " | ".join(present) + " | rest of the wall time |",
+             "|---:|" + "---:|" * (len(present) + 1)]
+    for rows, timings in steps.items():
+        rest = fast[rows].wall - sum(timings.get(step, 0.0) for step in present)
+        cells = " | ".join(f"{timings.get(step, 0.0):.2f}" for step in present)
+        lines.append(f"| {_fmt_rows(rows)} | {cells} | {rest:.2f} |")
+    return lines
+
+
+def _cost_lines(fast: dict[int, Run]) -> list[str]:
+    model = cost_model(fast)
+    if model is None:
+        return []
+    return [f"A straight line through the 100k and 1M medians: {model.fixed_seconds:.2f} s that "
+            f"every run pays, plus {model.seconds_per_million:.2f} s per million rows.", ""]
+
+
 def _verdict(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
@@ -262,6 +312,7 @@ def main() -> None:
     warm_up()
     fast_runs: dict[int, Run] = {}
     slow_runs: dict[int, Run] = {}
+    steps: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="cohortflow-bench-") as tmp:
         folder = args.folder or Path(tmp)
         lines = [
@@ -291,6 +342,7 @@ def main() -> None:
                 print(lines[-1], flush=True)
                 continue
             fast_runs[rows] = fast
+            steps[rows] = json.loads((fast_out / "summary.json").read_text("utf-8"))["timings"]
             host = host.merged(host_speed())  # before and after
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
                   f"{fast.peak_rss_mib:.0f} MiB, host {host.one_thread:.2f} s, "
@@ -344,6 +396,13 @@ def main() -> None:
         "on this shared VM drifts between sessions: compare runs with similar host figures.",
         "",
         *lines,
+        "",
+        *_cost_lines(fast_runs),
+        "Where cohortflow's time went, in seconds: the steps `summary.json` times (last run of "
+        "each size) and the rest of the median wall time (interpreter start-up, imports, "
+        "hashing the file, the report):",
+        "",
+        *step_lines(steps, fast_runs),
         "",
         "DAG files, import time in a fresh interpreter after importing the SDK and building a "
         "trivial DAG and Asset (what `airflow dags report` calls parse time):",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.run import Run, targets
+from benchmarks.run import Run, cost_model, step_lines, targets
 
 PARSE = {"cohort_ingest.py": 0.01}
 
@@ -37,3 +37,22 @@ def test_sizes_left_out_are_not_measured_rather_than_met() -> None:
     assert verdicts["1M rows end to end <= 5 s wall"] is True
     assert verdicts["1M rows >= 15x faster than the baseline (wall)"] is None
     assert verdicts["cost linear in rows: 10M wall <= 11 x 1M wall"] is None
+
+
+def test_the_cost_model_splits_a_fixed_cost_from_the_cost_per_row() -> None:
+    model = cost_model({100_000: Run(1.3, 480, 1.6), 1_000_000: Run(3.1, 800, 5.0)})
+    assert model is not None
+    assert round(model.fixed_seconds, 3) == 1.1
+    assert round(model.seconds_per_million, 3) == 2.0
+    assert round(model.wall(10_000_000), 3) == 21.1
+
+
+def test_no_cost_model_without_both_sizes() -> None:
+    assert cost_model({1_000_000: Run(3.1, 800, 5.0)}) is None
+
+
+def test_the_step_table_shows_each_step_and_the_rest_of_the_wall_time() -> None:
+    lines = step_lines({1_000_000: {"read": 0.25, "phones": 0.95, "write": 0.8}},
+                       {1_000_000: Run(3.0, 800, 5.0)})
+    assert lines[0] == "| rows | read | phones | write | rest of the wall time |"
+    assert lines[2] == "| 1M | 0.25 | 0.95 | 0.80 | 1.00 |"
