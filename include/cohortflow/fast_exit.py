@@ -20,7 +20,6 @@ import atexit
 import contextlib
 import os
 import sys
-import threading
 from dataclasses import dataclass
 
 
@@ -53,14 +52,10 @@ def record(code: object) -> None:
         _STATE.code = int(code or 0)
 
 
-def _others_running() -> bool:
-    main = threading.main_thread()
-    return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
-
-
 def _exit_now() -> None:
-    if not _STATE.allowed or _STATE.code is None or _others_running():
-        return  # the normal exit: an uncaught error, a text exit code, or a thread still running
+    # Python has joined every non-daemon thread before it runs the atexit handlers.
+    if not _STATE.allowed or _STATE.code is None:
+        return  # the normal exit: the command did not allow it, an uncaught error, a text code
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to write
             stream.flush()
