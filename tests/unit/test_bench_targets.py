@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.run import Run, cost_model, step_lines, targets
+from benchmarks.run import Run, cost_model, skipped_baseline, step_lines, targets
 
 PARSE = {"cohort_ingest.py": 0.01}
 
@@ -56,3 +56,10 @@ def test_the_step_table_shows_each_step_and_the_rest_of_the_wall_time() -> None:
                        {1_000_000: Run(3.0, 800, 5.0)})
     assert lines[0] == "| rows | read | phones | write | rest of the wall time |"
     assert lines[2] == "| 1M | 0.25 | 0.95 | 0.80 | 1.00 |"
+
+
+def test_a_skipped_baseline_says_what_it_would_have_taken() -> None:
+    assert skipped_baseline(10_000_000, {100_000: Run(4.4, 490, 4.5),
+                                         1_000_000: Run(36.0, 1536, 36.1)}) == (
+        "skipped: about 6 min and 15 GiB, scaled from 1M")
+    assert skipped_baseline(10_000_000, {}) == "skipped"
