@@ -155,6 +155,7 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
 #: (2 MB) is tried first: its buffers are sized from this limit, and with 64 MB ones a 54 MB,
 #: 1M-row file is a single buffer, read in 0.24 s instead of 0.14 s.
 LONG_LINE_BYTES = 64_000_000
+_LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_line_size
 
 
 def _load_csv(conn: duckdb.DuckDBPyConnection, path: Path, options: dict[str, Any]) -> None:
@@ -168,7 +169,7 @@ def _load_csv(conn: duckdb.DuckDBPyConnection, path: Path, options: dict[str, An
             return
         except duckdb.Error as exc:
             message = str(exc).lower()
-            if not long_lines and "maximum line size" in message:
+            if not long_lines and _LINE_TOO_LONG in message:
                 long_lines = True
             elif parallel and "parallel" in message:
                 parallel = False
@@ -227,7 +228,7 @@ def _unclosed_quote_line(path: Path, delimiter: str) -> int | None:
 
 def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if "maximum line size" in str(error).lower():
+    if _LINE_TOO_LONG in str(error).lower():
         line = re.search(r"Line: (\d+)", str(error))
         return CohortError(
             f"{path.name}: line {line.group(1) if line else '?'} is longer than the "

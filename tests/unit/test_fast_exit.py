@@ -1,6 +1,6 @@
 """The console command ends without the interpreter's teardown only where that loses nothing:
-the exit code, everything printed and every file written survive, and a thread still running
-or an uncaught error keeps the normal exit."""
+the exit code, everything printed and every file written survive, a thread still running is
+waited for, and a command that did not allow it or a text exit code keeps the normal exit."""
 
 from __future__ import annotations
 
