@@ -71,6 +71,8 @@ def check_formatters(conn: duckdb.DuckDBPyConnection, names: Iterable[str]) -> N
     The message names each unknown formatter and lists the available ones.
     """
     wanted = list(names)
+    if not wanted:  # nothing to look up (listing the catalog's functions takes ~20 ms)
+        return
     for name in wanted:
         _check_name(name)
     available = available_formatters(conn)

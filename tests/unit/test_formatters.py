@@ -112,6 +112,14 @@ def test_known_formatters_pass_the_check(conn: duckdb.DuckDBPyConnection) -> Non
     check_formatters(conn, ["title_case", "amount"])
 
 
+def test_no_formatter_asked_for_needs_no_catalog_lookup() -> None:
+    closed = duckdb.connect()
+    closed.close()  # any query on it raises
+    check_formatters(closed, [])
+    with pytest.raises(duckdb.ConnectionException):
+        check_formatters(closed, ["title_case"])
+
+
 def test_unknown_formatter_is_named_with_the_available_ones(
     conn: duckdb.DuckDBPyConnection,
 ) -> None:

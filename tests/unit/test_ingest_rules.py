@@ -7,11 +7,13 @@ detail, and the rest continue. Outputs are the contract the rest of cohortflow r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 import pytest
 
+from cohortflow import ingest
 from cohortflow.contracts import REASON_PATTERN
 from cohortflow.ingest import file_sha256
 from tests.unit.helpers import assert_failed, make_campaign, make_mapping, run, write_text
@@ -909,6 +911,15 @@ def test_summary_has_the_contract_keys(tmp_path):
     assert summary["sha256"] == file_sha256(source)
     assert summary["created_at"].endswith("Z")
     assert summary["updated_at"] >= summary["created_at"]
+
+
+def test_the_sha256_covers_every_chunk_of_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "HASH_CHUNK_BYTES", 7)  # 768 bytes: 110 chunks, the last short
+    data = bytes(range(256)) * 3
+    source = tmp_path / "c.csv"
+    source.write_bytes(data)
+
+    assert file_sha256(source) == hashlib.sha256(data).hexdigest()
 
 
 def test_failed_summary_has_the_contract_keys(tmp_path):
