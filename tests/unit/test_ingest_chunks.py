@@ -7,6 +7,8 @@ byte-for-byte the same apart from timings.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from benchmarks.generate import rows
 
+from cohortflow.csvsafe import csv_safe
 from tests.unit.helpers import make_campaign, run, write_text
 
 HEADER = "phone,customer_id,name,amount\n"
@@ -70,3 +73,46 @@ def test_chunked_artefacts_equal_single_chunk(
     # the late re-spellings are duplicates of the first of them, across chunks
     assert any("duplicate_phone: same number as row 151" in r for r in reasons), reasons[-3:]
     assert expected["summary"]["rejected_reasons"].get("duplicate_phone", 0) > 3  # type: ignore[index]
+
+
+@pytest.mark.parametrize("template", [
+    "{{ name }} {{ tag }}",  # simple: rendered in SQL
+    "{{ name | lower }} {{ tag }}",  # rendered by Jinja
+])
+def test_each_row_keeps_its_own_values_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """Every recipient and every rejected row holds its own row's values (a column as read, a
+    formatted one, a constant, the rendered message), with rejections and duplicates on every
+    side of the chunk boundaries: comparing chunked with whole runs cannot see a shift that
+    both would make."""
+    monkeypatch.setenv("COHORTFLOW_CHUNK_ROWS", "7")
+    source = _cohort(tmp_path, 150)
+    lines = list(csv.reader(io.StringIO(source.read_text("utf-8"))))[1:]
+    mapping = {
+        "phone_number": {"column_name": "phone"},
+        "user_identifier": {"column_name": "customer_id", "required": True},
+        "app_variables": {"name": {"column_name": "name", "format": "upper"},
+                          "amount": {"column_name": "amount"},
+                          "tag": {"value": "june"}},
+    }
+    outcome = run(source, campaign=make_campaign(template=template), mapping=mapping)
+
+    assert outcome.summary.status == "completed"
+    recipients = pq.read_table(outcome.out_dir / "recipients.parquet").to_pylist()
+    assert len(recipients) > 50
+    for recipient in recipients:
+        _phone, customer_id, name, amount = lines[recipient["row_number"] - 1]
+        assert recipient["user_identifier"] == customer_id
+        assert recipient["name"] == name.upper()
+        assert recipient["amount"] == (amount or None)
+        assert recipient["tag"] == "june"
+        expected_name = name.upper() if "lower" not in template else name.lower()
+        assert recipient["message"] == f"{expected_name} june"
+    with (outcome.out_dir / "rejected.csv").open(encoding="utf-8", newline="") as handle:
+        rejected = list(csv.reader(handle))[1:]
+    rejections = pq.read_table(outcome.out_dir / "rejections.parquet").to_pylist()
+    assert len(rejected) == len(rejections) > 10
+    for row, rejection in zip(rejected, rejections, strict=True):
+        assert row[:4] == [csv_safe(value) for value in lines[rejection["row_number"] - 1]]
+        assert row[4] == rejection["rejected_reason"]
