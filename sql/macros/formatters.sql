@@ -124,9 +124,10 @@ CREATE OR REPLACE TEMP MACRO _fmt_amount_from_parts(p) AS
         WHEN (p.open = '') <> (p.close = '') THEN NULL
         WHEN p.sign1 <> '' AND p.sign2 <> '' THEN NULL
         WHEN p.open <> '' AND (p.sign1 <> '' OR p.sign2 <> '') THEN NULL
-        ELSE _fmt_amount_signed(
-            p.open <> '' OR p.sign1 = '-' OR p.sign2 = '-',
-            _fmt_amount_tidy(_fmt_amount_number(regexp_replace(p.number, '[\s\p{Z}'']', '', 'g'))))
+        -- the number is computed once and bound to n (see fmt_amount)
+        ELSE list_transform(
+            [_fmt_amount_tidy(_fmt_amount_number(regexp_replace(p.number, '[\s\p{Z}'']', '', 'g')))],
+            lambda n: _fmt_amount_signed(p.open <> '' OR p.sign1 = '-' OR p.sign2 = '-', n))[1]
     END;
 
 -- ---------------------------------------------------------------------------------------------
@@ -174,8 +175,12 @@ CREATE OR REPLACE TEMP MACRO fmt_iso_date_us(x) AS
 -- Amounts to plain decimal text: "₹1,23,456.78" -> "123456.78", "USD 1,234" -> "1234",
 -- "1.234,56 €" -> "1234.56", "(1,000)" and "-Rs. 1000" -> "-1000". Decimals are kept as
 -- written ("10.50" stays "10.50"). NULL on garbage.
+-- A macro's parameter is replaced by a copy of its argument wherever it is used: p is used a
+-- dozen times, and the number in it again in every test of _fmt_amount_number, so the parts
+-- would be extracted some thirty times per value. list_transform([v], lambda p: ...)[1] binds
+-- v once (1M values: 3.6 -> 2.4 s; creating the macros: 67 -> 35 ms).
 CREATE OR REPLACE TEMP MACRO fmt_amount(x) AS
-    _fmt_amount_from_parts(_fmt_amount_parts(_fmt_strip(x)));
+    list_transform([_fmt_amount_parts(_fmt_strip(x))], lambda p: _fmt_amount_from_parts(p))[1];
 
 -- Spreadsheet formula injection (OWASP "CSV injection"): a cell starting with = + - @ tab or
 -- carriage return gets a leading single quote, so the original value stays recoverable.
