@@ -156,9 +156,14 @@ CREATE OR REPLACE TEMP MACRO fmt_title_case(x) AS
         '');
 
 -- "+91 (98765) 43210" -> "919876543210"; full-width digits count; NULL when there is no digit.
+-- ASCII text (as many bytes as characters) has no full-width digit to translate, and each run
+-- of non-digits is removed at once (1M values: 0.76 -> 0.43 s).
 CREATE OR REPLACE TEMP MACRO fmt_digits_only(x) AS
     nullif(
-        regexp_replace(translate(x, '０１２３４５６７８９', '0123456789'), '[^0-9]', '', 'g'),
+        regexp_replace(
+            CASE WHEN strlen(x) = length(x) THEN x
+                 ELSE translate(x, '０１２３４５６７８９', '0123456789') END,
+            '[^0-9]+', '', 'g'),
         '');
 
 -- Dates to ISO "YYYY-MM-DD". Day first for D/M/YYYY and D-M-YYYY; also YYYY-MM-DD, YYYY/MM/DD,
