@@ -13,8 +13,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every package's modules are compiled once, here. Without it each process
+# compiles what it imports (pandas, pandera, Airflow) again wherever bytecode is not written
+# (PYTHONDONTWRITEBYTECODE, a read-only venv): `cohortflow process` started 1.5 s slower.
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
 ## install: the locked environment in .venv (uv, Airflow, DuckDB, ...)
