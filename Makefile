@@ -16,7 +16,7 @@ $(UV):
 # --compile-bytecode: every package's modules are compiled once, here. Without it each process
 # compiles what it imports (pandas, pandera, Airflow) again wherever bytecode is not written
 # (PYTHONDONTWRITEBYTECODE, a read-only venv): `cohortflow process` started 1.5 s slower.
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock Makefile
 	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 

@@ -252,8 +252,10 @@ def _run(
     ]
     with timer.step("dnc"):
         dnc_path = request.dnc or campaign.dnc
-        numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
-        conn.register("dnc_numbers", pa.table({"e164": numbers}))
+        if dnc_path:
+            conn.register("dnc_numbers", pa.table({"e164": load_dnc_numbers(dnc_path, region)}))
+        else:  # not an empty Arrow table: registering one waits for the pandas preload
+            conn.execute("create or replace temp table dnc_numbers (e164 varchar)")
     conn.execute("create or replace temp table seen (phone_key bigint, kept_row bigint)")
     # The same statements for every chunk: a simple template (or none) makes checks, render and
     # dedupe one statement; otherwise Jinja renders the materialised checks in between.
