@@ -35,7 +35,7 @@ from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
 from cohortflow.dnc import load_dnc_numbers
 from cohortflow.errors import CohortError, ConfigError
-from cohortflow.readers import RawCohort, read_cohort
+from cohortflow.readers import RawCohort, read_cohort, rows_between_sql
 from cohortflow.report import write_report
 from cohortflow.settings import get_settings
 from cohortflow.sqlfiles import quote_identifier, render_sql
@@ -268,10 +268,8 @@ def _run(
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
         # linearly with the file. Duplicates across chunks are found through `seen`.
-        conn.execute(
-            "create or replace temp view chunk_rows as select * from raw_rows "
-            f"where row_number between {first:d} and {first + size - 1:d}"
-        )
+        conn.execute("create or replace temp view chunk_rows as "
+                     + rows_between_sql(first, first + size - 1))
         with timer.step("phones"):
             _phone_lookup(conn, phone_column, region, sql_dir=sql_dir)
         if message_sql is None:  # Jinja renders the rows that pass the checks

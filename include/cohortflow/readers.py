@@ -265,6 +265,16 @@ def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     return int(result[0]) if result else 0
 
 
+def rows_between_sql(first: int, last: int) -> str:
+    """A query of the data rows ``first`` to ``last`` (1-based, inclusive) of ``raw_rows``.
+
+    It filters on ``raw_table``'s rowid itself, not on ``row_number`` (``rowid + 1``): DuckDB
+    then reads only the row groups holding those rows. At 10M rows, filtering on row_number
+    scanned all 137 row groups for every chunk of 1.5M rows."""
+    return ("select rowid + 1 as row_number, * from raw_table "
+            f"where rowid between {first - 1:d} and {last - 1:d}")
+
+
 def check_headers(file_name: str, headers: list[str]) -> None:
     """Blocking: empty or duplicate header names (names each offender and its position)."""
     if not headers or all(not h for h in headers):
