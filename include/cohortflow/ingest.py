@@ -267,7 +267,8 @@ def _run(
     size = chunk_rows()
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
-        # linearly with the file. Duplicates across chunks are found through `seen`.
+        # linearly with the file. Duplicates across chunks are found through `seen`; the
+        # rejected rows keep their original columns from the chunk while it is at hand.
         conn.execute("create or replace temp view chunk_rows as "
                      + rows_between_sql(first, first + size - 1))
         with timer.step("phones"):
@@ -278,17 +279,24 @@ def _run(
             with timer.step("render"):
                 _render(conn, fields, message, layout)
         with timer.step("checks_dedupe" if message_sql else "dedupe"):
-            verb = "create or replace temp table final_all as" if first == 1 else \
-                "insert into final_all"
-            conn.execute(f"{verb} {final_sql}", params if message_sql else None)
+            conn.execute(f"{_into('final_all', first)} {final_sql}",
+                         params if message_sql else None)
             conn.execute("insert into seen select phone_key, row_number from final_all "
                          f"where row_number >= {first:d} and rejected_reason is null")
+            conn.execute(f"{_into('rejected_rows', first)} "
+                         + render_sql(sql_dir, "ingest/05_rejected_rows.sql", first=first))
             _drop(conn, "phone_lookup", "checked", "rendered")
-    _drop(conn, "dnc_numbers", "seen")
+    _drop(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_table")
     with timer.step("write"):
         _create_outputs(conn, fields, columns, sql_dir, message_sql=message_sql,
                         has_message=message is not None, has_payload=layout is not None)
         _write_outputs(conn, columns, out_dir, summary)
+
+
+def _into(table: str, first: int) -> str:
+    """The start of a statement that creates ``table`` from the first chunk (its first row is
+    row 1) and appends each later chunk to it."""
+    return f"create or replace temp table {table} as" if first == 1 else f"insert into {table}"
 
 
 #: Rows per chunk of the per-row steps (``COHORTFLOW_CHUNK_ROWS`` to change): large enough
@@ -485,15 +493,11 @@ def _create_outputs(
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    """The outputs over ``final_all``, in file order: the views ``recipients_out`` and
-    ``rejected_out``, and the table ``rejections_out``. The raw rows are used here for the last
-    time (``rejected_rows``), then freed: the largest artefact is written without them."""
+    """The outputs over ``final_all`` and ``rejected_rows``, in file order: the views
+    ``recipients_out`` and ``rejected_out``, and the table ``rejections_out``."""
     conn.execute("create or replace temp view recipients_out as " + render_sql(
         sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
         has_message=has_message, has_payload=has_payload))
-    conn.execute("create or replace temp table rejected_rows as " + render_sql(
-        sql_dir, "ingest/05_rejected_rows.sql"))
-    _drop(conn, "chunk_rows", "raw_rows", "raw_table")
     conn.execute("create or replace temp table rejections_out as " + render_sql(
         sql_dir, "ingest/07_rejections.sql", columns=columns))
     conn.execute("create or replace temp view rejected_out as " + render_sql(
