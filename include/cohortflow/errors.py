@@ -37,3 +37,18 @@ class ProviderError(CohortflowError):
     """A provider refused a request or could not be reached after retries."""
 
     code = "provider_error"
+
+
+class ResourceError(CohortflowError):
+    """The machine ran short of memory or disk while processing: not the file's fault. Nothing
+    is published and the input is left where it is, so the same file can be processed again
+    once the limit is raised."""
+
+    code = "out_of_resources"
+
+
+class SettingsError(CohortflowError):
+    """A deployment setting (a ``COHORTFLOW_*`` environment variable) has a value cohortflow
+    cannot use: the task fails and names the variable; the input is left where it is."""
+
+    code = "settings_error"

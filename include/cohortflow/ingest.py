@@ -34,7 +34,7 @@ from cohortflow import (
 from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
 from cohortflow.dnc import load_dnc_numbers
-from cohortflow.errors import CohortError, ConfigError
+from cohortflow.errors import CohortError, ConfigError, ResourceError, SettingsError
 from cohortflow.readers import RawCohort, read_cohort, rows_between_sql
 from cohortflow.report import write_report
 from cohortflow.settings import get_settings
@@ -168,9 +168,12 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="cohortflow-") as scratch:
-            conn = _connect(Path(scratch), on_disk=_large(request.source))
+            on_disk = _large(request.source)
+            conn = _connect(Path(scratch), on_disk=on_disk)
             try:
                 _run(conn, request, summary, out_dir, timer)
+            except duckdb.OutOfMemoryException:
+                raise _out_of_memory(summary.name, on_disk=on_disk) from None
             finally:
                 conn.close()
         summary.status = "completed"
@@ -197,15 +200,39 @@ def _large(source: Path) -> bool:
     return source.stat().st_size > limit
 
 
-def _connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
+MEMORY_LIMIT_ENV = "COHORTFLOW_DUCKDB_MEMORY_LIMIT"
+
+
+def _memory_limit(*, on_disk: bool) -> str:
     # A bounded memory limit makes DuckDB spill to the scratch folder on very large cohorts.
     # In memory, 768MB keeps the whole process (Python, Arrow, pandas chunks) under 1 GiB.
-    default_limit = "1GB" if on_disk else "768MB"
-    conn = duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
-        "temp_directory": str(scratch / "spill"),
-        "memory_limit": os.environ.get("COHORTFLOW_DUCKDB_MEMORY_LIMIT", default_limit),
-    })
-    return conn
+    return os.environ.get(MEMORY_LIMIT_ENV, "1GB" if on_disk else "768MB")
+
+
+def _connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
+    limit = _memory_limit(on_disk=on_disk)
+    try:
+        return duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
+            "temp_directory": str(scratch / "spill"),
+            "memory_limit": limit,
+        })
+    except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
+        raise SettingsError(
+            f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB accepts "
+            f"({str(exc).splitlines()[0]}); set it to a size such as 768MB or 2GB, or unset it"
+        ) from None
+
+
+def _out_of_memory(name: str, *, on_disk: bool) -> ResourceError:
+    """What to do when DuckDB cannot stay within its memory limit (an operation that cannot
+    spill to disk, such as a chunk's joins when the chunks are too large for the limit)."""
+    return ResourceError(
+        f"{name}: ran out of memory while processing (DuckDB's memory limit is "
+        f"{_memory_limit(on_disk=on_disk)}, chunks of {chunk_rows():,} rows). Raise "
+        f"{MEMORY_LIMIT_ENV} or lower {CHUNK_ROWS_ENV}, then process the file again; nothing "
+        "was published and the file was not moved",
+        code="out_of_memory",
+    )
 
 
 def _run(
@@ -303,12 +330,21 @@ def _into(table: str, first: int) -> str:
 #: that the fixed cost of each step is small, small enough that a chunk's joins and aggregates
 #: stay in memory.
 CHUNK_ROWS = 1_500_000
+CHUNK_ROWS_ENV = "COHORTFLOW_CHUNK_ROWS"
 
 
 def chunk_rows() -> int:
     """How many rows each chunk of the per-row steps holds."""
-    value = int(os.environ.get("COHORTFLOW_CHUNK_ROWS", CHUNK_ROWS))
-    return max(1, value)
+    value = os.environ.get(CHUNK_ROWS_ENV, "").strip()
+    if not value:
+        return CHUNK_ROWS
+    digits = value.replace("_", "")  # 1_500_000 reads as in Python
+    if not digits.isdecimal() or int(digits) < 1:
+        raise SettingsError(
+            f"{CHUNK_ROWS_ENV}={value!r} is not a number of rows; set it to a whole number of "
+            f"at least 1 (the default is {CHUNK_ROWS:,}), or unset it"
+        )
+    return int(digits)
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, *names: str) -> None:

@@ -300,6 +300,8 @@ def create_phone_lookup(
     try:
         decide_in_sql(conn, sql_dir, default_region)
         undecided_sql = "select raw from phone_fast where undecided"
+    except duckdb.OutOfMemoryException:
+        raise  # the library would not fit either: ingest says what to do
     except duckdb.Error as exc:  # e.g. a metadata pattern RE2 cannot compile
         log.warning("phone fast path unavailable, using phonenumbers for every value: %s", exc)
         conn.execute("create or replace temp table phone_fast as select raw, null::varchar as "

@@ -169,6 +169,8 @@ def _load_csv(
             conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines),
                          options)
             return
+        except duckdb.OutOfMemoryException:
+            raise  # the machine's limit, not the file's fault: ingest says what to do
         except duckdb.Error as exc:
             message = str(exc).lower()
             if not long_lines and _LINE_TOO_LONG in message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from cohortflow.cli import main
@@ -232,3 +233,61 @@ def test_validate_previews_without_writing(tmp_path):
     assert preview["summary"]["valid_records"] == 1
     assert preview["rejected"][0]["rejected_reason"].startswith("invalid_phone: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["june.csv"]
+
+
+def test_running_out_of_memory_says_what_to_do_and_keeps_the_earlier_artefacts(
+    tmp_path, monkeypatch
+):
+    source = cohort_file(tmp_path)
+    mapping = write_text(tmp_path, "m.json", MAPPING)
+    out = tmp_path / "out"
+    assert cli(source, "--mapping", mapping, "--out", out).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setenv("COHORTFLOW_DUCKDB_MEMORY_LIMIT", "1MB")  # too small for any step
+
+    result = cli(source, "--mapping", mapping, "--out", out)
+
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "june.csv: ran out of memory while processing" in result.stderr
+    assert "DuckDB's memory limit is 1MB" in result.stderr
+    assert "Raise COHORTFLOW_DUCKDB_MEMORY_LIMIT or lower COHORTFLOW_CHUNK_ROWS" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing published
+
+
+def test_the_reader_does_not_blame_the_file_for_running_out_of_memory(tmp_path, monkeypatch):
+    rows = "".join(f"98765{i:05d},C{i},name {i}\n" for i in range(2000))
+    source = write_text(tmp_path, "june.csv", "mobile,customer_id,name\n" + rows)
+    monkeypatch.setenv("COHORTFLOW_DUCKDB_MEMORY_LIMIT", "256KB")  # the read itself fails
+
+    result = cli(source, "--out", tmp_path / "out")
+
+    assert "cannot be read as CSV" not in result.stderr
+    assert "ran out of memory" in result.stderr
+    assert not (tmp_path / "out" / "summary.json").exists()  # the file was not judged
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("COHORTFLOW_DUCKDB_MEMORY_LIMIT", "lots",
+     "COHORTFLOW_DUCKDB_MEMORY_LIMIT='lots' is not a memory size DuckDB accepts"),
+    ("COHORTFLOW_CHUNK_ROWS", "abc", "COHORTFLOW_CHUNK_ROWS='abc' is not a number of rows"),
+    ("COHORTFLOW_CHUNK_ROWS", "0", "COHORTFLOW_CHUNK_ROWS='0' is not a number of rows"),
+])
+def test_an_unusable_setting_is_named_with_what_to_set(tmp_path, monkeypatch, variable, value,
+                                                        expected):
+    monkeypatch.setenv(variable, value)
+
+    result = cli(cohort_file(tmp_path), "--out", tmp_path / "out")
+
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert "or unset it" in result.stderr
+
+
+def test_chunk_rows_may_be_written_with_underscores(tmp_path, monkeypatch):
+    monkeypatch.setenv("COHORTFLOW_CHUNK_ROWS", "1_000")
+
+    result = cli(cohort_file(tmp_path), "--out", tmp_path / "out", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total_records"] == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -194,3 +195,25 @@ def test_fast_paths_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not phones_fast.fast_paths_enabled()
     monkeypatch.setenv(phones_fast.FAST_PATHS_ENV, "1")
     assert phones_fast.fast_paths_enabled()
+
+
+def test_running_out_of_memory_is_not_a_reason_to_fall_back_to_the_library(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library, one value at a time, would not fit either, and would take minutes: the
+    error goes up to ingest, which says what to raise."""
+    def out_of_memory(*_: object) -> None:
+        raise duckdb.OutOfMemoryException("could not allocate block")
+
+    def library(values: Sequence[str], region: str) -> phones.PhoneColumns:
+        raise AssertionError(f"the library was asked for {len(values)} values")
+
+    monkeypatch.setattr(phones_fast, "decide_in_sql", out_of_memory)
+    conn = duckdb.connect()
+    try:
+        conn.execute("create table numbers as select '+91 98765 43210' as raw")
+        with pytest.raises(duckdb.OutOfMemoryException):
+            phones_fast.create_phone_lookup(conn, SQL_DIR, "select distinct raw from numbers",
+                                            "IN", normalizer=library)
+    finally:
+        conn.close()
