@@ -530,11 +530,12 @@ def _create_outputs(
     has_payload: bool,
 ) -> None:
     """The outputs over ``final_all`` and ``rejected_rows``, in file order: the views
-    ``recipients_out`` and ``rejected_out``, and the table ``rejections_out``."""
+    ``recipients_out``, ``rejected_out`` and ``rejections_view`` (materialised as the table
+    ``rejections_out`` by :func:`_write_outputs`)."""
     conn.execute("create or replace temp view recipients_out as " + render_sql(
         sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
         has_message=has_message, has_payload=has_payload))
-    conn.execute("create or replace temp table rejections_out as " + render_sql(
+    conn.execute("create or replace temp view rejections_view as " + render_sql(
         sql_dir, "ingest/07_rejections.sql", columns=columns))
     conn.execute("create or replace temp view rejected_out as " + render_sql(
         sql_dir, "ingest/06_rejected.sql", columns=columns))
@@ -547,14 +548,18 @@ def _write_outputs(
     summary: CohortSummary,
 ) -> None:
     """Write the artefacts under temporary names, check them against the contracts, publish
-    them (rename) only once every check has passed, and count."""
+    them (rename) only once every check has passed, and count.
+
+    The recipients go first: their contract, the longest check, runs in its thread while the
+    rejected side is written."""
     contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
-    outputs = {RECIPIENTS_FILE: ("recipients_out", contracts.Recipients),
-               REJECTIONS_FILE: ("rejections_out", contracts.Rejections)}
     pending = {name: out_dir / f".{name}.tmp"
                for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)}
     checks: list[Future[None]] = []
     try:
+        streaming.write_parquet(conn, "recipients_out", pending[RECIPIENTS_FILE])
+        checks.append(streaming.start_validation(
+            conn, "recipients_out", pending[RECIPIENTS_FILE], contracts.Recipients.to_schema()))
         named = ", ".join(
             [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
             + ["rejected_reason"]
@@ -563,11 +568,12 @@ def _write_outputs(
             f"copy (select {named} from rejected_out) to '{_sql_path(pending[REJECTED_FILE])}' "
             "(header, delimiter ',', quote '\"')"
         )
-        _drop(conn, "rejected_out", "rejected_rows")  # free them for the largest COPY
-        for name, (table, contract) in outputs.items():
-            streaming.write_parquet(conn, table, pending[name])
-            checks.append(streaming.start_validation(
-                conn, table, pending[name], contract.to_schema()))
+        conn.execute("create or replace temp table rejections_out as "
+                     "select * from rejections_view")
+        _drop(conn, "rejected_out", "rejections_view", "rejected_rows")
+        streaming.write_parquet(conn, "rejections_out", pending[REJECTIONS_FILE])
+        checks.append(streaming.start_validation(
+            conn, "rejections_out", pending[REJECTIONS_FILE], contracts.Rejections.to_schema()))
         for check in checks:
             check.result()  # raises the contract's error: nothing is published
     except BaseException:
