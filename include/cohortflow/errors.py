@@ -40,11 +40,11 @@ class ProviderError(CohortflowError):
 
 
 class ResourceError(CohortflowError):
-    """The machine ran short of memory or disk while processing: not the file's fault. Nothing
-    is published and the input is left where it is, so the same file can be processed again
-    once the limit is raised."""
+    """Processing needed more memory than its limit allows: not the file's fault. Nothing is
+    published and the input is left where it is, so the same file can be processed again once
+    the limit is raised."""
 
-    code = "out_of_resources"
+    code = "out_of_memory"
 
 
 class SettingsError(CohortflowError):

@@ -230,8 +230,7 @@ def _out_of_memory(name: str, *, on_disk: bool) -> ResourceError:
         f"{name}: ran out of memory while processing (DuckDB's memory limit is "
         f"{_memory_limit(on_disk=on_disk)}, chunks of {chunk_rows():,} rows). Raise "
         f"{MEMORY_LIMIT_ENV} or lower {CHUNK_ROWS_ENV}, then process the file again; nothing "
-        "was published and the file was not moved",
-        code="out_of_memory",
+        "was published and the file was not moved"
     )
 
 
