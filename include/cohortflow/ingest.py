@@ -196,8 +196,24 @@ ON_DISK_BYTES = 256 * 1024**2
 
 
 def _large(source: Path) -> bool:
-    limit = int(os.environ.get("COHORTFLOW_DUCKDB_ON_DISK_BYTES", ON_DISK_BYTES))
+    limit = _int_setting("COHORTFLOW_DUCKDB_ON_DISK_BYTES", ON_DISK_BYTES, minimum=0,
+                         what="a number of bytes")
     return source.stat().st_size > limit
+
+
+def _int_setting(name: str, default: int, *, minimum: int, what: str) -> int:
+    """The whole number in the environment variable ``name`` (``default`` when unset); a value
+    that is not one, or is below ``minimum``, is a :class:`SettingsError` naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    digits = value.replace("_", "")  # 1_500_000 reads as in Python
+    if not digits.isdecimal() or int(digits) < minimum:
+        raise SettingsError(
+            f"{name}={value!r} is not {what}; set it to a whole number of at least {minimum} "
+            f"(the default is {default:,}), or unset it"
+        )
+    return int(digits)
 
 
 MEMORY_LIMIT_ENV = "COHORTFLOW_DUCKDB_MEMORY_LIMIT"
@@ -334,16 +350,7 @@ CHUNK_ROWS_ENV = "COHORTFLOW_CHUNK_ROWS"
 
 def chunk_rows() -> int:
     """How many rows each chunk of the per-row steps holds."""
-    value = os.environ.get(CHUNK_ROWS_ENV, "").strip()
-    if not value:
-        return CHUNK_ROWS
-    digits = value.replace("_", "")  # 1_500_000 reads as in Python
-    if not digits.isdecimal() or int(digits) < 1:
-        raise SettingsError(
-            f"{CHUNK_ROWS_ENV}={value!r} is not a number of rows; set it to a whole number of "
-            f"at least 1 (the default is {CHUNK_ROWS:,}), or unset it"
-        )
-    return int(digits)
+    return _int_setting(CHUNK_ROWS_ENV, CHUNK_ROWS, minimum=1, what="a number of rows")
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, *names: str) -> None:

@@ -272,6 +272,8 @@ def test_the_reader_does_not_blame_the_file_for_running_out_of_memory(tmp_path, 
      "COHORTFLOW_DUCKDB_MEMORY_LIMIT='lots' is not a memory size DuckDB accepts"),
     ("COHORTFLOW_CHUNK_ROWS", "abc", "COHORTFLOW_CHUNK_ROWS='abc' is not a number of rows"),
     ("COHORTFLOW_CHUNK_ROWS", "0", "COHORTFLOW_CHUNK_ROWS='0' is not a number of rows"),
+    ("COHORTFLOW_DUCKDB_ON_DISK_BYTES", "256MB",
+     "COHORTFLOW_DUCKDB_ON_DISK_BYTES='256MB' is not a number of bytes"),
 ])
 def test_an_unusable_setting_is_named_with_what_to_set(tmp_path, monkeypatch, variable, value,
                                                         expected):
