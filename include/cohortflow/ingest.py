@@ -9,8 +9,6 @@ import datetime as dt
 import hashlib
 import importlib
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -34,12 +32,16 @@ from cohortflow import (
 from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
 from cohortflow.dnc import load_dnc_numbers
-from cohortflow.errors import CohortError, ConfigError, ResourceError, SettingsError
+from cohortflow.errors import CohortError, ConfigError, ResourceError
 from cohortflow.readers import RawCohort, read_cohort, rows_between_sql
 from cohortflow.report import write_report
 from cohortflow.settings import get_settings
 from cohortflow.sqlfiles import quote_identifier, render_sql
 from cohortflow.summary import CohortSummary, write_json_atomic
+from cohortflow.workspace import MEMORY_LIMIT_ENV, Workspace, int_setting, memory_limit
+
+if TYPE_CHECKING:
+    from cohortflow.prefetch import Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,10 @@ class _Timer:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started  # summed over chunks
-            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 4)
+            self.add(name, time.perf_counter() - started)  # summed over chunks
+
+    def add(self, name: str, seconds: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 4)
 
 
 _WARM_UP: list[threading.Thread] = []  # the one warm-up thread of this process, once started
@@ -142,12 +146,15 @@ def cohort_id_for(campaign_id: str, sha256: str) -> str:
     return hashlib.sha256(f"{campaign_id}:{sha256}".encode()).hexdigest()[:16]
 
 
-def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
+def process_cohort(
+    request: CohortRequest, out_dir: Path, *, prefetch: Prefetch | None = None
+) -> CohortSummary:
     """Process ``request.source`` and write the cohort's artefacts into ``out_dir``.
 
     Returns the summary (also written as ``summary.json``, last, so its presence means the
     other artefacts are complete). Blocking problems give a ``failed`` summary and no
-    recipients; bugs raise.
+    recipients; bugs raise. ``prefetch``: the same file already being read (the CLI starts
+    it before importing this module); its workspace is taken over and closed here.
     """
     timer = _Timer()
     _preload_contracts()
@@ -167,15 +174,14 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="cohortflow-") as scratch:
-            on_disk = _large(request.source)
-            conn = _connect(Path(scratch), on_disk=on_disk)
-            try:
-                _run(conn, request, summary, out_dir, timer)
-            except duckdb.OutOfMemoryException:
-                raise _out_of_memory(summary.name, on_disk=on_disk) from None
-            finally:
-                conn.close()
+        workspace = (prefetch.take(request.source) if prefetch is not None
+                     else Workspace.open(request.source))
+        try:
+            _run(workspace.conn, request, summary, out_dir, timer, prefetch)
+        except duckdb.OutOfMemoryException:
+            raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
+        finally:
+            workspace.close()
         summary.status = "completed"
     except (CohortError, ConfigError) as exc:
         message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
@@ -189,62 +195,12 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     return summary
 
 
-#: Sources larger than this are processed in a DuckDB database file in the scratch folder
-#: (its table blocks can be evicted to disk, so 10M rows fit the memory limit); smaller ones in
-#: memory, which saves writing and compressing every intermediate table.
-ON_DISK_BYTES = 256 * 1024**2
-
-
-def _large(source: Path) -> bool:
-    limit = _int_setting("COHORTFLOW_DUCKDB_ON_DISK_BYTES", ON_DISK_BYTES, minimum=0,
-                         what="a number of bytes")
-    return source.stat().st_size > limit
-
-
-def _int_setting(name: str, default: int, *, minimum: int, what: str) -> int:
-    """The whole number in the environment variable ``name`` (``default`` when unset); a value
-    that is not one, or is below ``minimum``, is a :class:`SettingsError` naming the variable."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    digits = value.replace("_", "")  # 1_500_000 reads as in Python
-    if not digits.isdecimal() or int(digits) < minimum:
-        raise SettingsError(
-            f"{name}={value!r} is not {what}; set it to a whole number of at least {minimum} "
-            f"(the default is {default:,}), or unset it"
-        )
-    return int(digits)
-
-
-MEMORY_LIMIT_ENV = "COHORTFLOW_DUCKDB_MEMORY_LIMIT"
-
-
-def _memory_limit(*, on_disk: bool) -> str:
-    # A bounded memory limit makes DuckDB spill to the scratch folder on very large cohorts.
-    # In memory, 768MB keeps the whole process (Python, Arrow, pandas chunks) under 1 GiB.
-    return os.environ.get(MEMORY_LIMIT_ENV, "1GB" if on_disk else "768MB")
-
-
-def _connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
-    limit = _memory_limit(on_disk=on_disk)
-    try:
-        return duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
-            "temp_directory": str(scratch / "spill"),
-            "memory_limit": limit,
-        })
-    except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
-        raise SettingsError(
-            f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB accepts "
-            f"({str(exc).splitlines()[0]}); set it to a size such as 768MB or 2GB, or unset it"
-        ) from None
-
-
 def _out_of_memory(name: str, *, on_disk: bool) -> ResourceError:
     """What to do when DuckDB cannot stay within its memory limit (an operation that cannot
     spill to disk, such as a chunk's joins when the chunks are too large for the limit)."""
     return ResourceError(
         f"{name}: ran out of memory while processing (DuckDB's memory limit is "
-        f"{_memory_limit(on_disk=on_disk)}, chunks of {chunk_rows():,} rows). Raise "
+        f"{memory_limit(on_disk=on_disk)}, chunks of {chunk_rows():,} rows). Raise "
         f"{MEMORY_LIMIT_ENV} or lower {CHUNK_ROWS_ENV}, then process the file again; nothing "
         "was published and the file was not moved"
     )
@@ -256,14 +212,19 @@ def _run(
     summary: CohortSummary,
     out_dir: Path,
     timer: _Timer,
+    prefetch: Prefetch | None,
 ) -> None:
     campaign = request.campaign
     sql_dir = request.sql_dir or Path(get_settings().sql_dir)
     region = (request.region or campaign.default_region).upper()
-    with timer.step("read"):
-        raw = read_cohort(
-            conn, request.source, max_workbook_bytes=get_settings().max_workbook_bytes
-        )
+    if prefetch is not None:  # read in its thread while the command imported the pipeline
+        raw = prefetch.raw()
+        timer.add("read", prefetch.seconds)
+    else:
+        with timer.step("read"):
+            raw = read_cohort(
+                conn, request.source, max_workbook_bytes=get_settings().max_workbook_bytes
+            )
     summary.headers = raw.headers
     mapping = request.mapping or campaign.mapping
     if mapping is None:
@@ -350,7 +311,7 @@ CHUNK_ROWS_ENV = "COHORTFLOW_CHUNK_ROWS"
 
 def chunk_rows() -> int:
     """How many rows each chunk of the per-row steps holds."""
-    return _int_setting(CHUNK_ROWS_ENV, CHUNK_ROWS, minimum=1, what="a number of rows")
+    return int_setting(CHUNK_ROWS_ENV, CHUNK_ROWS, minimum=1, what="a number of rows")
 
 
 def _drop(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
@@ -479,6 +440,7 @@ def _render(
 ) -> None:
     """Render the message and layout with Jinja for the rows of ``checked`` that passed every
     check so far, into the Arrow table ``rendered``."""
+
     empty = pa.table(
         {
             "row_number": pa.array([], pa.int64()),

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from cohortflow.errors import CohortError
 
@@ -349,6 +348,10 @@ def _read_workbook(
             columns[f"c{i + 1}"].append(texts[i] if i < len(texts) else None)
         extra = [t for t in texts[width:] if t]
         overflow.append(extra[0] if extra else None)
+    # Imported here: CSV files need no pyarrow, and cohortflow.prefetch reads them while the
+    # command is still importing the rest of the pipeline (pyarrow included).
+    import pyarrow as pa
+
     table = pa.table(
         {
             **{name: pa.array(values, type=pa.string()) for name, values in columns.items()},
