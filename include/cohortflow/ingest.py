@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from cohortflow import (
     formatters,
@@ -31,7 +30,6 @@ from cohortflow import (
 )
 from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
-from cohortflow.dnc import load_dnc_numbers
 from cohortflow.errors import CohortError, ConfigError, ResourceError
 from cohortflow.readers import RawCohort, read_cohort, rows_between_sql
 from cohortflow.report import write_report
@@ -44,6 +42,10 @@ if TYPE_CHECKING:
     from cohortflow.prefetch import Prefetch
 
 log = logging.getLogger(__name__)
+
+# pyarrow (numpy with it, about 0.15 s) is imported by the functions that use it, not here: a
+# run usually needs it only once DuckDB has read the file, by which time the contracts' preload
+# thread has imported it along with pandas. Nothing else on the way to the read imports it.
 
 RECIPIENTS_FILE = "recipients.parquet"
 REJECTED_FILE = "rejected.csv"
@@ -256,6 +258,10 @@ def _run(
     with timer.step("dnc"):
         dnc_path = request.dnc or campaign.dnc
         if dnc_path:
+            import pyarrow as pa
+
+            from cohortflow.dnc import load_dnc_numbers
+
             conn.register("dnc_numbers", pa.table({"e164": load_dnc_numbers(dnc_path, region)}))
         else:  # not an empty Arrow table: registering one waits for the pandas preload
             conn.execute("create or replace temp table dnc_numbers (e164 varchar)")
@@ -402,6 +408,8 @@ def _phone_lookup(
     if phones_fast.fast_paths_enabled():  # the same results, decided in SQL where provable
         phones_fast.create_phone_lookup(conn, sql_dir, distinct_sql, region)
         return
+    import pyarrow as pa
+
     values = conn.sql(distinct_sql).to_arrow_table().column("raw").combine_chunks()
     results = phones.normalize_phones(values, region)
     lookup = pa.table(
@@ -440,6 +448,7 @@ def _render(
 ) -> None:
     """Render the message and layout with Jinja for the rows of ``checked`` that passed every
     check so far, into the Arrow table ``rendered``."""
+    import pyarrow as pa
 
     empty = pa.table(
         {

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import phonenumbers
-import pyarrow as pa
-import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 from phonenumbers import timezone as phone_timezone
 
 from cohortflow.errors import ConfigError
+
+if TYPE_CHECKING:  # pyarrow is imported where it is used: most importers only mask numbers
+    import pyarrow as pa
 
 EMPTY = "empty"
 UNKNOWN_TIMEZONE = "Etc/Unknown"
@@ -139,6 +141,8 @@ def normalize_distinct(values: Sequence[str], default_region: str) -> PhoneColum
 
 
 def _as_string_array(values: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> pa.Array:
+    import pyarrow as pa
+
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
     if not isinstance(values, pa.Array):
@@ -161,6 +165,9 @@ def normalize_phones(
     ``"empty"`` or ``"not a valid number for region IN"``; never the number itself).
     Each distinct value is validated once, by ``normalizer``.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     check_region(default_region)
     column = _as_string_array(values)
     encoded = pc.dictionary_encode(column)

@@ -33,7 +33,6 @@ from typing import Any
 
 import duckdb
 import phonenumbers
-import pyarrow as pa
 from phonenumbers import NumberParseException, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 
@@ -311,6 +310,8 @@ def create_phone_lookup(
                      "e164, null::varchar as region, null::varchar as error, true as undecided "
                      "from phone_distinct")
         undecided_sql = "select raw from phone_distinct"
+    import pyarrow as pa  # here, not at the top: see cohortflow.ingest (imports)
+
     rest = conn.sql(undecided_sql).to_arrow_table().column("raw").to_pylist()
     results = normalizer(rest, default_region)
     conn.register("_phone_library", pa.table({
