@@ -68,7 +68,7 @@ def test_a_file_that_cannot_be_read_fails_at_the_read_as_without_a_prefetch(tmp_
     prefetch = Prefetch.start(source)
     assert prefetch is not None
     workspace = prefetch.take(source)  # the workspace opened; the read failed
-    with pytest.raises(CohortError, match="june.csv: the file is UTF-16 encoded"):
+    with pytest.raises(CohortError, match=r"june\.csv: the file is UTF-16 encoded"):
         prefetch.raw()
     workspace.close()
     assert scratch_folders(scratch_root) == []
@@ -93,7 +93,7 @@ def test_a_prefetch_is_only_taken_for_its_own_file(tmp_path):
     prefetch = Prefetch.start(source)
     assert prefetch is not None
 
-    with pytest.raises(ValueError, match="july.csv"):
+    with pytest.raises(ValueError, match=r"july\.csv"):
         prefetch.take(other)
     prefetch.discard()
 
