@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 
 FAST_PATHS_ENV = "COHORTFLOW_FAST_PATHS"
 NON_GEO = "001"
+#: A calling code with fewer values than this (among the distinct values of a chunk) is left to
+#: the library: defining and planning its rules takes about 5 ms per region, the library about
+#: 50 µs per value. The default region's code is always decided in SQL.
+MIN_VALUES_FOR_RULES = 100
+#: The judge's region key for a value of a region whose rules were not defined (see
+#: sql/phones/01_regions_present.sql): the library decides it.
+LIBRARY_KEY = "?"
 #: Number types in the order of phonenumbers' ``_number_type_helper`` (mobile is last).
 _TYPE_ATTRIBUTES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
                     "pager", "uan", "voicemail", "fixed_line")
@@ -197,6 +204,23 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
         defined.update(rule.key for rule in rules)
 
 
+def _regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[dict[str, Any]],
+                     defined: set[str], default_key: str) -> list[tuple[str, int]]:
+    """The regions told apart by leading digits, not defined yet, that a value of
+    ``phone_parsed`` may belong to (sql/phones/01_regions_present.sql). A value's metadata key
+    is the default region's (national numbers) or its code's main region's."""
+    options = [{**option, "cc": code["cc"]} for code in codes for option in code["options"]
+               if option["leading_digits"] and option["key"] not in defined]
+    if not options:
+        return []
+    shared = [code for code in codes if len(code["options"]) > 1]
+    keys = sorted({code["main_key"] for code in shared} | {default_key})
+    found = conn.execute(render_sql(sql_dir, "phones/01_regions_present.sql",
+                                    options=options, codes=shared, keys=keys)).fetchall()[0]
+    return [(option["region"], option["cc"]) for option, present in zip(options, found,
+                                                                         strict=True) if present]
+
+
 def _may_match_empty(pattern: str | None) -> bool:
     return bool(pattern) and re.match(str(pattern), "") is not None
 
@@ -228,10 +252,16 @@ def _country_codes_pattern() -> str:
 
 
 def decide_in_sql(
-    conn: duckdb.DuckDBPyConnection, sql_dir: Path, default_region: str
+    conn: duckdb.DuckDBPyConnection,
+    sql_dir: Path,
+    default_region: str,
+    *,
+    min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> None:
     """From ``phone_distinct(raw)`` build the temp table ``phone_fast(raw, e164, region, error,
-    undecided)``: the library's answer for every decided value."""
+    undecided)``: the library's answer for every decided value. Values of a calling code with
+    fewer than ``min_values_for_rules`` values, and of a region no other value needed the rules
+    of, are left undecided (the library decides them)."""
     phones.check_region(default_region)
     default_code = phonenumbers.country_code_for_region(default_region)
     default_main = _regions_for_code(default_code)[0]
@@ -258,10 +288,20 @@ def decide_in_sql(
     for code, _, count in present:
         by_code[int(code)] = by_code.get(int(code), 0) + count
     codes = [_code_context(code) for code in sorted(by_code, key=lambda c: (-by_code[c], c))
-             if _regions_for_code(code)]
+             if _regions_for_code(code)
+             and (code == default_code or by_code[code] >= min_values_for_rules)]
+    # Every region a value cannot be placed in without its rules (a code's main region, and
+    # regions told apart by validity); then those told apart by leading digits that may occur.
     _define_rules(conn, sql_dir, [
         (option["region"], code["cc"]) for code in codes for option in code["options"]
+        if not option["leading_digits"] or option["key"] == code["main_key"]
     ], defined)
+    default_key = metadata_key(default_region, default_code)
+    _define_rules(conn, sql_dir, _regions_present(conn, sql_dir, codes, defined, default_key),
+                  defined)
+    for code in codes:
+        for option in code["options"]:
+            option["defined"] = option["key"] in defined
     main_keys = {code["cc"]: code["main_key"] for code in codes}
     by_key: dict[str, int] = {}
     for code, meta, count in present:
@@ -272,6 +312,7 @@ def decide_in_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
         details=_length_details(), non_geo=NON_GEO, errors=_parse_errors(),
+        library_key=LIBRARY_KEY,
         e164_max_digits=phones.E164_MAX_DIGITS, e164_too_long=phones.E164_TOO_LONG,
     ))
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
@@ -290,6 +331,7 @@ def create_phone_lookup(
     default_region: str,
     *,
     normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
+    min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> dict[str, int]:
     """Create the table ``phone_lookup(raw, e164, region, error, undecided)`` for the values
     of ``distinct_sql`` (one ``raw`` column of distinct, non-null strings); ``undecided`` is
@@ -300,7 +342,7 @@ def create_phone_lookup(
     """
     conn.execute(f"create or replace temp table phone_distinct as {distinct_sql}")
     try:
-        decide_in_sql(conn, sql_dir, default_region)
+        decide_in_sql(conn, sql_dir, default_region, min_values_for_rules=min_values_for_rules)
         undecided_sql = "select raw from phone_fast where undecided"
     except duckdb.OutOfMemoryException:
         raise  # the library would not fit either: ingest says what to do

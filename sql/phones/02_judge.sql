@@ -10,6 +10,9 @@
 --             E.164 (a valid number of more than e164_max_digits digits is rejected, as in
 --             phones.normalize_distinct), and for invalid numbers the detail of
 --             phones._invalid_detail (is_possible_number_with_reason in the code's main region);
+--             A region told apart by leading digits whose rules were not defined (no value
+--             seemed to need them, 01_regions_present.sql) gives the key library_key: the
+--             library decides those values (undecided);
 --   the rest: parse errors found on the way (too short, too long, bad country code after an
 --             international prefix) and the values the library must decide (undecided).
 -- Needs the _ph_* macros of every key (00_rules.sql).
@@ -87,7 +90,7 @@ regioned as (
                     {%- else %}
                     case
                         {%- for option in code.options %}
-                        when {% if option.leading_digits %}regexp_matches(nsn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }}){% else %}_ph_valid_{{ option.key }}(nsn){% endif %} then {{ option.key | literal }}
+                        when {% if option.leading_digits %}regexp_matches(nsn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }}){% else %}_ph_valid_{{ option.key }}(nsn){% endif %} then {{ (option.key if option.defined else library_key) | literal }}
                         {%- endfor %}
                     end
                     {%- endif %}
@@ -100,7 +103,7 @@ judged as (
     select
         *,
         coalesce(case number_key{{ never(codes) }}
-            {%- for code in codes %}{% for option in code.options %}
+            {%- for code in codes %}{% for option in code.options if option.defined %}
             when {{ option.key | literal }} then _ph_valid_{{ option.key }}(nsn)
             {%- endfor %}{% endfor %}
         end, false) as valid
@@ -128,7 +131,7 @@ select
          when starts_with(number_key, 'n') then {{ non_geo | literal }}
          else number_key end as region,
     case when too_long then {{ e164_too_long | literal }}
-         when valid then null
+         when valid or number_key = {{ library_key | literal }} then null
          when judgeable then replace(case possibility
              {%- for state, detail in details.items() %}
              when {{ state | literal }} then {{ detail | literal }}
@@ -144,7 +147,8 @@ select
          when length(nn) < 2 then {{ errors.too_short | literal }}
          when length(nsn) > 17 then {{ errors.too_long | literal }}
     end as error,
-    case when judgeable then not valid and possibility is null
+    case when number_key = {{ library_key | literal }} then true
+         when judgeable then not valid and possibility is null
          else undecided
               or (error is null and nn is null)
               or (error is null and length(nn) >= 2 and (nsn is null or length(nsn) < 2))

@@ -6,7 +6,8 @@ separators, full-width digits, junk), validated for several default regions by
 :func:`cohortflow.phones_fast.create_phone_lookup` and by
 :func:`cohortflow.phones.normalize_distinct`; every result (E.164, region, error detail) must
 be equal. ``make test`` checks 50,000 numbers; ``COHORTFLOW_PHONE_DIFF_N=1000000`` runs the
-full differential.
+full differential. The differential defines the rules of every calling code present, however
+few its values (in production, rare codes are left to the library).
 """
 
 from __future__ import annotations
@@ -134,16 +135,29 @@ def generate_numbers(count: int, seed: int = 7) -> list[str]:
     return sorted(values)[:count]
 
 
-def fast_results(values: list[str], region: str) -> tuple[dict[str, tuple], dict[str, int]]:
+def fast_results(values: list[str], region: str, *, min_values_for_rules: int = 1,
+                 defined: list[str] | None = None) -> tuple[dict[str, tuple], dict[str, int]]:
+    """The fast path's results for ``values`` and its counts; ``defined`` receives the keys
+    whose rules were defined."""
     conn = duckdb.connect()
     try:
         conn.register("numbers", pa.table({"raw": pa.array(values, pa.string())}))
         stats = phones_fast.create_phone_lookup(
-            conn, SQL_DIR, "select distinct raw from numbers", region)
+            conn, SQL_DIR, "select distinct raw from numbers", region,
+            min_values_for_rules=min_values_for_rules)
         rows = conn.execute("select raw, e164, region, error from phone_lookup").fetchall()
+        if defined is not None:
+            defined.extend(key for (key,) in conn.execute(
+                "select key from phone_rules_defined order by key").fetchall())
     finally:
         conn.close()
     return {raw: (e164, number_region, error) for raw, e164, number_region, error in rows}, stats
+
+
+def library_results(values: list[str], region: str) -> dict[str, tuple]:
+    library = phones.normalize_distinct(values, region)
+    return dict(zip(values, zip(library.e164, library.region, library.error, strict=True),
+                    strict=True))
 
 
 @pytest.mark.parametrize("region", DEFAULT_REGIONS)
@@ -190,6 +204,58 @@ def test_fast_path_runs_on_any_mix_without_falling_back(
     assert "fast path unavailable" not in caplog.text
 
 
+def _numbers(region: str, count: int, seed: int) -> list[str]:
+    """``count`` distinct valid mobile numbers of ``region`` in E.164."""
+    example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+    assert example is not None
+    nsn = phonenumbers.national_significant_number(example)
+    rng = random.Random(seed)
+    found: set[str] = set()
+    while len(found) < count:
+        candidate = nsn[:4] + "".join(rng.choices("0123456789", k=len(nsn) - 4))
+        number = phonenumbers.parse(f"+{example.country_code}{candidate}")
+        if phonenumbers.is_valid_number(number):
+            found.add(phonenumbers.format_number(number, PhoneNumberFormat.E164))
+    return sorted(found)
+
+
+def test_a_calling_code_with_few_values_is_left_to_the_library() -> None:
+    common = _numbers("IN", 150, seed=1) + _numbers("GB", 120, seed=2)
+    rare = [*_numbers("DK", 3, seed=3), "+45 1234"]
+    defined: list[str] = []
+
+    fast, stats = fast_results(common + rare, "IN", min_values_for_rules=100, defined=defined)
+
+    assert fast == library_results(common + rare, "IN")
+    assert "DK" not in defined and "GB" in defined
+    assert stats["library"] == len(rare)
+
+
+def test_a_region_told_apart_by_leading_digits_gets_rules_only_when_a_value_needs_them() -> None:
+    us = _numbers("US", 200, seed=4)
+    jamaica = _numbers("JM", 5, seed=5)  # +1 876 / 658: NANP, told apart by leading digits
+    prefixed = ["+1 1 " + number[2:] for number in jamaica]  # the national prefix after +1
+    for values, expected_jm in ((us, False), (us + jamaica, True), (us + prefixed, True)):
+        defined: list[str] = []
+        fast, stats = fast_results(values, "US", defined=defined)
+        assert fast == library_results(values, "US")
+        assert ("JM" in defined) is expected_jm
+        assert "AG" not in defined and "PR" not in defined  # no value of theirs
+        assert stats["library"] == 0
+
+
+def test_a_value_of_a_region_without_rules_is_left_to_the_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = [*_numbers("US", 50, seed=6), *_numbers("JM", 5, seed=7), "+1 876 12"]
+    monkeypatch.setattr(phones_fast, "_regions_present", lambda *args: [])
+
+    fast, stats = fast_results(values, "US")
+
+    assert fast == library_results(values, "US")
+    assert stats["library"] == 6  # the Jamaican values, valid or not
+
+
 def test_fast_paths_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(phones_fast.FAST_PATHS_ENV, "0")
     assert not phones_fast.fast_paths_enabled()
@@ -202,7 +268,7 @@ def test_running_out_of_memory_is_not_a_reason_to_fall_back_to_the_library(
 ) -> None:
     """The library, one value at a time, would not fit either, and would take minutes: the
     error goes up to ingest, which says what to raise."""
-    def out_of_memory(*_: object) -> None:
+    def out_of_memory(*_: object, **__: object) -> None:
         raise duckdb.OutOfMemoryException("could not allocate block")
 
     def library(values: Sequence[str], region: str) -> phones.PhoneColumns:

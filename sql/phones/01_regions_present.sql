@@ -1,0 +1,31 @@
+-- regions_present: for each region that shares its calling code and is told apart by leading
+-- digits (NANP's Caribbean regions in +1, the Isle of Man in +44, ...), whether any value of
+-- phone_parsed may belong to it: its leading digits match the start of the value's national
+-- number nn, or the start of what is left once the national prefix of the value's metadata
+-- key is stripped (02_judge.sql judges one of these two). One boolean column per region key.
+-- Only the regions found get their rules defined: most cohorts have none of them, and each
+-- region's rules cost about as much to define and plan as the library takes for a hundred
+-- values. A value of a region left out is decided by the library (02_judge.sql: library_key).
+-- Needs the _ph_np_* macros of the keys the values use (the codes' main keys, the default).
+select
+    {%- for option in options %}
+    coalesce(bool_or(cc = {{ option.cc }} and (regexp_matches(nn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }})
+        or (np_len > 0 and regexp_matches(substr(nn, np_len + 1), {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }})))), false)
+        as {{ option.key | ident }}{{ "," if not loop.last }}
+    {%- endfor %}
+from (
+    select
+        cc, nn,
+        case coalesce(meta, case cc
+            {%- for code in codes %}
+            when {{ code.cc }} then {{ code.main_key | literal }}
+            {%- endfor %}
+        end)
+            {%- for key in keys %}
+            when {{ key | literal }} then _ph_np_{{ key }}(nn)
+            {%- endfor %}
+        end as np_len
+    from phone_parsed
+    where cc in ({{ codes | map(attribute="cc") | join(", ") }})
+      and error is null and not undecided and length(nn) >= 2
+)
