@@ -204,21 +204,29 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
         defined.update(rule.key for rule in rules)
 
 
+#: What phonenumbers' leading-digit patterns are written with (digits and digit classes): the
+#: query in sql/phones/01_regions_present.sql relies on it. A region whose pattern holds
+#: anything else gets its rules whenever its code does.
+_DIGIT_PATTERN_CHARACTERS = frozenset("0123456789()[]-:?|")
+
+
 def _regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[dict[str, Any]],
                      defined: set[str], default_key: str) -> list[tuple[str, int]]:
     """The regions told apart by leading digits, not defined yet, that a value of
     ``phone_parsed`` may belong to (sql/phones/01_regions_present.sql). A value's metadata key
     is the default region's (national numbers) or its code's main region's."""
-    options = [{**option, "cc": code["cc"]} for code in codes for option in code["options"]
-               if option["leading_digits"] and option["key"] not in defined]
-    if not options:
-        return []
-    shared = [code for code in codes if len(code["options"]) > 1]
-    keys = sorted({code["main_key"] for code in shared} | {default_key})
-    found = conn.execute(render_sql(sql_dir, "phones/01_regions_present.sql",
-                                    options=options, codes=shared, keys=keys)).fetchall()[0]
-    return [(option["region"], option["cc"]) for option, present in zip(options, found,
-                                                                         strict=True) if present]
+    candidates = [{**option, "cc": code["cc"]} for code in codes for option in code["options"]
+                  if option["leading_digits"] and option["key"] not in defined]
+    checked = [option for option in candidates
+               if set(option["leading_digits"]) <= _DIGIT_PATTERN_CHARACTERS]
+    needed = [option for option in candidates if option not in checked]
+    if checked:
+        shared = [code for code in codes if len(code["options"]) > 1]
+        keys = sorted({code["main_key"] for code in shared} | {default_key})
+        found = conn.execute(render_sql(sql_dir, "phones/01_regions_present.sql",
+                                        options=checked, codes=shared, keys=keys)).fetchall()[0]
+        needed += [option for option, present in zip(checked, found, strict=True) if present]
+    return [(option["region"], option["cc"]) for option in needed]
 
 
 def _may_match_empty(pattern: str | None) -> bool:

@@ -6,26 +6,35 @@
 -- Only the regions found get their rules defined: most cohorts have none of them, and each
 -- region's rules cost about as much to define and plan as the library takes for a hundred
 -- values. A value of a region left out is decided by the library (02_judge.sql: library_key).
+-- Both starts are tested by one regular expression over 'nn,rest' (leading-digit patterns
+-- hold only digits and digit classes, never a comma: phones_fast checks). A CASE, not a
+-- FILTER: DuckDB computes an aggregate's input on every row before it filters.
 -- Needs the _ph_np_* macros of the keys the values use (the codes' main keys, the default).
+with candidates as (
+    select
+        cc,
+        case when np_len > 0 then nn || ',' || substr(nn, np_len + 1) else nn end as starts
+    from (
+        select
+            cc, nn,
+            case coalesce(meta, case cc
+                {%- for code in codes %}
+                when {{ code.cc }} then {{ code.main_key | literal }}
+                {%- endfor %}
+            end)
+                {%- for key in keys %}
+                when {{ key | literal }} then _ph_np_{{ key }}(nn)
+                {%- endfor %}
+            end as np_len
+        from phone_parsed
+        where cc in ({{ codes | map(attribute="cc") | join(", ") }})
+          and error is null and not undecided and length(nn) >= 2
+    )
+)
 select
     {%- for option in options %}
-    coalesce(bool_or(cc = {{ option.cc }} and (regexp_matches(nn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }})
-        or (np_len > 0 and regexp_matches(substr(nn, np_len + 1), {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }})))), false)
+    coalesce(bool_or(case when cc = {{ option.cc }}
+        then regexp_matches(starts, {{ ("(?:^|,)(?:" ~ option.leading_digits ~ ")") | literal }}) end), false)
         as {{ option.key | ident }}{{ "," if not loop.last }}
     {%- endfor %}
-from (
-    select
-        cc, nn,
-        case coalesce(meta, case cc
-            {%- for code in codes %}
-            when {{ code.cc }} then {{ code.main_key | literal }}
-            {%- endfor %}
-        end)
-            {%- for key in keys %}
-            when {{ key | literal }} then _ph_np_{{ key }}(nn)
-            {%- endfor %}
-        end as np_len
-    from phone_parsed
-    where cc in ({{ codes | map(attribute="cc") | join(", ") }})
-      and error is null and not undecided and length(nn) >= 2
-)
+from candidates
