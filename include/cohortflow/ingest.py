@@ -279,7 +279,7 @@ def _run(
         # linearly with the file. Duplicates across chunks are found through `seen`; the
         # rejected rows keep their original columns from the chunk while it is at hand.
         conn.execute("create or replace temp view chunk_rows as "
-                     + rows_between_sql(first, first + size - 1))
+                     + rows_between_sql(first, first + size - 1, raw.row_count))
         with timer.step("phones"):
             _phone_lookup(conn, phone_column, region, sql_dir=sql_dir)
         if message_sql is None:  # Jinja renders the rows that pass the checks

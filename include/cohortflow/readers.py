@@ -266,12 +266,18 @@ def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     return int(result[0]) if result else 0
 
 
-def rows_between_sql(first: int, last: int) -> str:
-    """A query of the data rows ``first`` to ``last`` (1-based, inclusive) of ``raw_rows``.
+def rows_between_sql(first: int, last: int, row_count: int) -> str:
+    """A query of the data rows ``first`` to ``last`` (1-based, inclusive) of ``raw_rows``,
+    which holds ``row_count`` rows.
 
-    It filters on ``raw_table``'s rowid itself, not on ``row_number`` (``rowid + 1``): DuckDB
-    then reads only the row groups holding those rows. At 10M rows, filtering on row_number
-    scanned all 137 row groups for every chunk of 1.5M rows."""
+    When that is every row, there is no filter: DuckDB then knows how many rows the query
+    gives (it guesses a fifth of the table for a filter) and joins them with smaller tables the
+    right way round (1M rows: checks and dedupe 0.82 -> 0.70 s). Otherwise it filters on
+    ``raw_table``'s rowid itself, not on ``row_number`` (``rowid + 1``): DuckDB then reads only
+    the row groups holding those rows. At 10M rows, filtering on row_number scanned all 137 row
+    groups for every chunk of 1.5M rows."""
+    if first <= 1 and last >= row_count:
+        return "select rowid + 1 as row_number, * from raw_table"
     return ("select rowid + 1 as row_number, * from raw_table "
             f"where rowid between {first - 1:d} and {last - 1:d}")
 

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from cohortflow.errors import CohortError
-from cohortflow.readers import cell_text, detect_delimiter, read_cohort
+from cohortflow.readers import cell_text, detect_delimiter, read_cohort, rows_between_sql
 from tests.unit.helpers import (
     assert_failed,
     run,
@@ -454,3 +454,21 @@ def test_tab_file_with_commas_in_values_is_split_on_tabs(tmp_path):
 
     assert headers == ["phone", "name"]
     assert rows[0] == (1, "9876543210", "Rao, Jr")
+
+
+@pytest.mark.parametrize(("first", "last", "expected"), [
+    (1, 5, [1, 2, 3, 4, 5]),  # every row: no filter
+    (1, 9, [1, 2, 3, 4, 5]),  # a chunk larger than the file
+    (1, 2, [1, 2]),
+    (3, 4, [3, 4]),
+    (4, 9, [4, 5]),
+])
+def test_a_chunk_selects_exactly_its_rows_in_file_order(tmp_path, first, last, expected):
+    source = write_text(tmp_path, "june.csv", "phone\n" + "".join(f"{i}\n" for i in range(1, 6)))
+    conn = duckdb.connect()
+    read_cohort(conn, source)
+
+    rows = conn.execute(f"select row_number, c1 from ({rows_between_sql(first, last, 5)}) "
+                        "order by row_number").fetchall()
+
+    assert rows == [(n, str(n)) for n in expected]
