@@ -79,16 +79,18 @@ def baseline_command(source: Path, campaign: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "benchmarks.baseline", str(source), str(campaign), str(out)]
 
 
-def median_runs(commands: list[list[str]], repeats: int) -> list[Run]:
+def median_runs(commands: list[list[str]], repeats: int) -> tuple[list[Run], list[Run]]:
     """Run each command ``repeats`` times, taking turns (a, b, a, b, ...), so that a change in
-    the shared host's speed during the runs affects every command alike; the median of each."""
+    the shared host's speed during the runs affects every command alike. Returns the median of
+    each command, and its last run (the one whose outputs are left in place)."""
     runs: list[list[Run]] = [[] for _ in commands]
     for _ in range(repeats):
         for command, done in zip(commands, runs, strict=True):
             done.append(run_child(command))
-    return [Run(statistics.median(r.wall for r in done),
-                statistics.median(r.peak_rss_mib for r in done),
-                statistics.median(r.cpu for r in done)) for done in runs]
+    medians = [Run(statistics.median(r.wall for r in done),
+                   statistics.median(r.peak_rss_mib for r in done),
+                   statistics.median(r.cpu for r in done)) for done in runs]
+    return medians, [done[-1] for done in runs]
 
 
 @dataclass(frozen=True)
@@ -269,15 +271,15 @@ STEPS = ("read", "blocking_checks", "dnc", "phones", "row_checks", "render", "ch
          "dedupe", "write")
 
 
-def step_lines(steps: dict[int, dict[str, float]], fast: dict[int, Run]) -> list[str]:
-    """A table of each size's step timings (the last cohortflow run of that size) and the
-    rest of the median wall time (start-up, imports, hashing, the report), from which the
-    read, done during the imports, is taken as well."""
+def step_lines(steps: dict[int, dict[str, float]], last: dict[int, Run]) -> list[str]:
+    """A table of each size's step timings and the rest of the wall time (start-up, imports,
+    hashing, the report, minus the part of the read done during the imports), both of the last
+    cohortflow run of that size: the median's wall time came from another run."""
     present = [step for step in STEPS if any(step in timings for timings in steps.values())]
     lines = ["| rows | " + " | ".join(present) + " | rest of the wall time |",
              "|---:|" + "---:|" * (len(present) + 1)]
     for rows, timings in steps.items():
-        rest = fast[rows].wall - sum(timings.get(step, 0.0) for step in present)
+        rest = last[rows].wall - sum(timings.get(step, 0.0) for step in present)
         cells = " | ".join(f"{timings.get(step, 0.0):.2f}" for step in present)
         lines.append(f"| {_fmt_rows(rows)} | {cells} | {rest:.2f} |")
     return lines
@@ -326,6 +328,7 @@ def main() -> None:
     bench_started = time.perf_counter()
     warm_up()
     fast_runs: dict[int, Run] = {}
+    last_fast_runs: dict[int, Run] = {}  # the run whose summary.json gives the step times
     slow_runs: dict[int, Run] = {}
     steps: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="cohortflow-bench-") as tmp:
@@ -350,13 +353,14 @@ def main() -> None:
             if rows <= BASELINE_MAX_ROWS:
                 commands.append(baseline_command(source, campaign, slow_out))
             try:
-                fast, *slow_run = median_runs(commands, repeats)
+                (fast, *slow_run), (last_fast, *_) = median_runs(commands, repeats)
             except RuntimeError as exc:  # record the failure, keep the other sizes
                 error = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "?"
                 lines.append(f"| {_fmt_rows(rows)} | failed: {error} | | | | | | | | | | |")
                 print(lines[-1], flush=True)
                 continue
             fast_runs[rows] = fast
+            last_fast_runs[rows] = last_fast
             steps[rows] = json.loads((fast_out / "summary.json").read_text("utf-8"))["timings"]
             host = host.merged(host_speed())  # before and after
             print(f"cohortflow {rows}: {fast.wall:.2f} s, CPU {fast.cpu:.2f} s, "
@@ -413,12 +417,13 @@ def main() -> None:
         *lines,
         "",
         *_cost_lines(fast_runs),
-        "Where cohortflow's time went, in seconds: the steps `summary.json` times (last run of "
-        "each size) and the rest of the median wall time (interpreter start-up, imports, "
-        "hashing the file, the report). `read` runs in a thread while the command imports the "
-        "pipeline (cohortflow.prefetch), so part of it overlaps the start-up it is taken from:",
+        "Where cohortflow's time went, in seconds, in the last run of each size: the steps "
+        "`summary.json` times and the rest of that run's wall time (interpreter start-up, "
+        "imports, hashing the file, the report). `read` runs in a thread while the command "
+        "imports the pipeline (cohortflow.prefetch), so part of it overlaps the start-up it is "
+        "taken from:",
         "",
-        *step_lines(steps, fast_runs),
+        *step_lines(steps, last_fast_runs),
         "",
         "DAG files, import time in a fresh interpreter after importing the SDK and building a "
         "trivial DAG and Asset (what `airflow dags report` calls parse time):",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import benchmarks.run as bench
 from benchmarks.run import Run, cost_model, skipped_baseline, step_lines, targets
 
 PARSE = {"cohort_ingest.py": 0.01}
@@ -52,6 +53,7 @@ def test_no_cost_model_without_both_sizes() -> None:
 
 
 def test_the_step_table_shows_each_step_and_the_rest_of_the_wall_time() -> None:
+    # the wall time of the run the steps were timed in (its last), not the median's
     lines = step_lines({1_000_000: {"read": 0.25, "phones": 0.95, "write": 0.8}},
                        {1_000_000: Run(3.0, 800, 5.0)})
     assert lines[0] == "| rows | read | phones | write | rest of the wall time |"
@@ -63,3 +65,19 @@ def test_a_skipped_baseline_says_what_it_would_have_taken() -> None:
                                          1_000_000: Run(36.0, 1536, 36.1)}) == (
         "skipped: about 6 min and 15 GiB, scaled from 1M")
     assert skipped_baseline(10_000_000, {}) == "skipped"
+
+
+def test_runs_take_turns_and_give_each_command_its_median_and_its_last_run(monkeypatch) -> None:
+    walls = iter([3.0, 40.0, 5.0, 50.0, 6.0, 30.0])  # a, b, a, b, a, b
+    order: list[str] = []
+
+    def run_child(command: list[str]) -> Run:
+        order.append(command[0])
+        return Run(next(walls), 100, 1.0)
+
+    monkeypatch.setattr(bench, "run_child", run_child)
+    medians, last = bench.median_runs([["a"], ["b"]], 3)
+
+    assert order == ["a", "b", "a", "b", "a", "b"]
+    assert [run.wall for run in medians] == [5.0, 40.0]
+    assert [run.wall for run in last] == [6.0, 30.0]
