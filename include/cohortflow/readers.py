@@ -256,11 +256,13 @@ def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
     )
 
 
+#: ``raw_table``'s rows with their 1-based ``row_number``: the view ``raw_rows``, and each chunk.
+_NUMBERED_ROWS_SQL = "select rowid + 1 as row_number, * from raw_table"
+
+
 def _number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     """Expose ``raw_table`` as ``raw_rows`` with a 1-based ``row_number``; return the count."""
-    conn.execute(
-        "create or replace temp view raw_rows as select rowid + 1 as row_number, * from raw_table"
-    )
+    conn.execute(f"create or replace temp view raw_rows as {_NUMBERED_ROWS_SQL}")
     # fetchall, not fetchone: a half-consumed result would block the connection's next query.
     result = conn.execute("select count(*) from raw_table").fetchall()[0]
     return int(result[0]) if result else 0
@@ -277,9 +279,8 @@ def rows_between_sql(first: int, last: int, row_count: int) -> str:
     the row groups holding those rows. At 10M rows, filtering on row_number scanned all 137 row
     groups for every chunk of 1.5M rows."""
     if first <= 1 and last >= row_count:
-        return "select rowid + 1 as row_number, * from raw_table"
-    return ("select rowid + 1 as row_number, * from raw_table "
-            f"where rowid between {first - 1:d} and {last - 1:d}")
+        return _NUMBERED_ROWS_SQL
+    return f"{_NUMBERED_ROWS_SQL} where rowid between {first - 1:d} and {last - 1:d}"
 
 
 def check_headers(file_name: str, headers: list[str]) -> None:
