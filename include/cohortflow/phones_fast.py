@@ -307,9 +307,6 @@ def decide_in_sql(
     default_key = metadata_key(default_region, default_code)
     _define_rules(conn, sql_dir, _regions_present(conn, sql_dir, codes, defined, default_key),
                   defined)
-    for code in codes:
-        for option in code["options"]:
-            option["defined"] = option["key"] in defined
     main_keys = {code["cc"]: code["main_key"] for code in codes}
     by_key: dict[str, int] = {}
     for code, meta, count in present:
@@ -320,7 +317,7 @@ def decide_in_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
         details=_length_details(), non_geo=NON_GEO, errors=_parse_errors(),
-        library_key=LIBRARY_KEY,
+        defined=defined, library_key=LIBRARY_KEY,
         e164_max_digits=phones.E164_MAX_DIGITS, e164_too_long=phones.E164_TOO_LONG,
     ))
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used

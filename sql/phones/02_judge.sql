@@ -15,7 +15,7 @@
 --             library decides those values (undecided);
 --   the rest: parse errors found on the way (too short, too long, bad country code after an
 --             international prefix) and the values the library must decide (undecided).
--- Needs the _ph_* macros of every key (00_rules.sql).
+-- Needs the _ph_* macros of every key in defined (00_rules.sql).
 -- With no code present, each CASE keeps one branch that never matches (valid SQL, all NULL).
 {%- macro never(items) %}{% if not items %}
             when null then null{% endif %}{% endmacro %}
@@ -90,7 +90,7 @@ regioned as (
                     {%- else %}
                     case
                         {%- for option in code.options %}
-                        when {% if option.leading_digits %}regexp_matches(nsn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }}){% else %}_ph_valid_{{ option.key }}(nsn){% endif %} then {{ (option.key if option.defined else library_key) | literal }}
+                        when {% if option.leading_digits %}regexp_matches(nsn, {{ ("^(?:" ~ option.leading_digits ~ ")") | literal }}){% else %}_ph_valid_{{ option.key }}(nsn){% endif %} then {{ (option.key if option.key in defined else library_key) | literal }}
                         {%- endfor %}
                     end
                     {%- endif %}
@@ -103,7 +103,7 @@ judged as (
     select
         *,
         coalesce(case number_key{{ never(codes) }}
-            {%- for code in codes %}{% for option in code.options if option.defined %}
+            {%- for code in codes %}{% for option in code.options if option.key in defined %}
             when {{ option.key | literal }} then _ph_valid_{{ option.key }}(nsn)
             {%- endfor %}{% endfor %}
         end, false) as valid
