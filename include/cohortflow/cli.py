@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-from cohortflow import fast_exit
+from cohortflow import collector, fast_exit
 
 #: (module, attribute) of every command attached to the top-level group.
 COMMANDS = (
@@ -64,9 +64,11 @@ def main() -> None:
 
 
 def run() -> None:
-    """The ``cohortflow`` console command: :func:`main`, ended without the interpreter's
-    teardown where the command allows it (:mod:`cohortflow.fast_exit`)."""
+    """The ``cohortflow`` console command: :func:`main`, with rarer garbage collections
+    (:mod:`cohortflow.collector`), ended without the interpreter's teardown where the command
+    allows it (:mod:`cohortflow.fast_exit`)."""
     fast_exit.install()
+    collector.relax()
     try:
         main(prog_name="cohortflow")
     except SystemExit as exc:  # click's standalone mode always ends this way

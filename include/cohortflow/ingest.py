@@ -30,6 +30,7 @@ from cohortflow import (
 )
 from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.csvsafe import csv_safe
+from cohortflow.digest import file_sha256
 from cohortflow.errors import CohortError, ConfigError, ResourceError
 from cohortflow.readers import RawCohort, read_cohort, rows_between_sql
 from cohortflow.report import write_report
@@ -80,6 +81,7 @@ class CohortRequest:
     name: str | None = None  # cohort name, defaults to the file name
     sql_dir: Path | None = None
     cohort_id: str | None = None  # a fixed id (nightly SQL cohorts); default: campaign + content
+    sha256: str | None = None  # the file's SHA-256, when the caller has it (default: hashed here)
 
 
 @dataclass
@@ -128,21 +130,6 @@ def _warm_up_contracts() -> None:
         log.debug("contracts warm-up failed", exc_info=True)
 
 
-#: Bytes hashed per call. hashlib releases the GIL while it hashes, and each time it takes the
-#: GIL back it may wait for the preload thread (up to the 5 ms switch interval): few, large
-#: chunks keep those waits rare (54 MB: 0.12 -> 0.09 s while pandas is being imported).
-HASH_CHUNK_BYTES = 16 * 1024 * 1024
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's content, read in chunks of :data:`HASH_CHUNK_BYTES`."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cohort_id_for(campaign_id: str, sha256: str) -> str:
     """Deterministic cohort id: the same content in the same campaign is the same cohort."""
     return hashlib.sha256(f"{campaign_id}:{sha256}".encode()).hexdigest()[:16]
@@ -161,7 +148,7 @@ def process_cohort(
     timer = _Timer()
     _preload_contracts()
     now = _utcnow()
-    sha256 = file_sha256(request.source)
+    sha256 = request.sha256 or file_sha256(request.source)
     campaign = request.campaign
     summary = CohortSummary(
         cohort_id=request.cohort_id or cohort_id_for(campaign.campaign_id, sha256),
@@ -179,11 +166,13 @@ def process_cohort(
         workspace = (prefetch.take(request.source) if prefetch is not None
                      else Workspace.open(request.source))
         try:
-            _run(workspace.conn, request, summary, out_dir, timer, prefetch)
+            pending = _run(workspace.conn, request, summary, out_dir, timer, prefetch)
         except duckdb.OutOfMemoryException:
             raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
         finally:
-            workspace.close()
+            workspace.close()  # while the last contract is still being checked
+        with timer.step("write"):
+            pending.publish()
         summary.status = "completed"
     except (CohortError, ConfigError) as exc:
         message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
@@ -215,7 +204,9 @@ def _run(
     out_dir: Path,
     timer: _Timer,
     prefetch: Prefetch | None,
-) -> None:
+) -> _Pending:
+    """Every step up to the artefacts written and their contracts started (see
+    :func:`_write_outputs`)."""
     campaign = request.campaign
     sql_dir = request.sql_dir or Path(get_settings().sql_dir)
     region = (request.region or campaign.default_region).upper()
@@ -299,7 +290,7 @@ def _run(
     with timer.step("write"):
         _create_outputs(conn, fields, columns, sql_dir, message_sql=message_sql,
                         has_message=message is not None, has_payload=layout is not None)
-        _write_outputs(conn, columns, out_dir, summary)
+        return _write_outputs(conn, columns, out_dir, summary)
 
 
 def _into(table: str, first: int) -> str:
@@ -518,49 +509,77 @@ def _create_outputs(
         sql_dir, "ingest/06_rejected.sql", columns=columns))
 
 
+@dataclass
+class _Pending:
+    """Artefacts written under temporary names while their contracts are checked in threads."""
+
+    out_dir: Path
+    files: dict[str, Path]  # artefact name -> its temporary file
+    checks: list[Future[None]] = field(default_factory=list)
+
+    def publish(self) -> None:
+        """Wait for every contract, then rename the files into place; on a failure, remove
+        them and raise it (a contract's error: nothing is published)."""
+        try:
+            for check in self.checks:
+                check.result()
+        except BaseException:
+            self.discard()
+            raise
+        for name, tmp in self.files.items():
+            tmp.replace(self.out_dir / name)
+
+    def discard(self) -> None:
+        """Remove the temporary files, once no validation thread is reading them."""
+        for check in self.checks:
+            check.exception()
+        for tmp in self.files.values():
+            tmp.unlink(missing_ok=True)
+
+
 def _write_outputs(
     conn: duckdb.DuckDBPyConnection,
     columns: list[dict[str, str]],
     out_dir: Path,
     summary: CohortSummary,
-) -> None:
-    """Write the artefacts under temporary names, check them against the contracts, publish
-    them (rename) only once every check has passed, and count.
+) -> _Pending:
+    """Write the artefacts under temporary names, start checking them against the contracts,
+    and count; the caller publishes them (:meth:`_Pending.publish`) once it no longer needs
+    DuckDB, so that closing the workspace overlaps the last contract check.
 
     The recipients go first: their contract, the longest check, runs in its thread while the
     rejected side is written."""
     contracts = _contracts()  # pandas + pandera: loaded by _preload_contracts
-    pending = {name: out_dir / f".{name}.tmp"
-               for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)}
-    checks: list[Future[None]] = []
+    pending = _Pending(out_dir, {name: out_dir / f".{name}.tmp"
+                                 for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)})
+    files = pending.files
     try:
-        streaming.write_parquet(conn, "recipients_out", pending[RECIPIENTS_FILE])
-        checks.append(streaming.start_validation(
-            conn, "recipients_out", pending[RECIPIENTS_FILE], contracts.Recipients.to_schema()))
+        streaming.write_parquet(conn, "recipients_out", files[RECIPIENTS_FILE])
+        pending.checks.append(streaming.start_validation(
+            conn, "recipients_out", files[RECIPIENTS_FILE], contracts.Recipients.to_schema()))
         named = ", ".join(
             [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
             + ["rejected_reason"]
         )
         conn.execute(
-            f"copy (select {named} from rejected_out) to '{_sql_path(pending[REJECTED_FILE])}' "
+            f"copy (select {named} from rejected_out) to '{_sql_path(files[REJECTED_FILE])}' "
             "(header, delimiter ',', quote '\"')"
         )
         conn.execute("create or replace temp table rejections_out as "
                      "select * from rejections_view")
         _drop(conn, "rejected_out", "rejections_view", "rejected_rows")
-        streaming.write_parquet(conn, "rejections_out", pending[REJECTIONS_FILE])
-        checks.append(streaming.start_validation(
-            conn, "rejections_out", pending[REJECTIONS_FILE], contracts.Rejections.to_schema()))
-        for check in checks:
-            check.result()  # raises the contract's error: nothing is published
+        streaming.write_parquet(conn, "rejections_out", files[REJECTIONS_FILE])
+        pending.checks.append(streaming.start_validation(
+            conn, "rejections_out", files[REJECTIONS_FILE], contracts.Rejections.to_schema()))
+        _count(conn, summary)
     except BaseException:
-        for check in checks:  # let a validation thread finish before its file goes away
-            check.exception()
-        for tmp in pending.values():
-            tmp.unlink(missing_ok=True)
+        pending.discard()
         raise
-    for name, tmp in pending.items():
-        tmp.replace(out_dir / name)
+    return pending
+
+
+def _count(conn: duckdb.DuckDBPyConnection, summary: CohortSummary) -> None:
+    """The summary's counts, from the output tables; they must add up to the rows read."""
     summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]
     summary.rejected_records = conn.execute(
         "select count(*) from rejections_out").fetchall()[0][0]

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cohortflow.ingest import cohort_id_for, file_sha256
+from cohortflow.digest import file_sha256
+from cohortflow.ingest import cohort_id_for
 from cohortflow.readers import SUPPORTED_SUFFIXES
 from cohortflow.summary import write_json_atomic
 from cohortflow.warehouse_paths import ledger_dir, safe_component

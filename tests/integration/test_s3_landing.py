@@ -75,7 +75,7 @@ def _keys(client: Any) -> set[str]:
 
 
 def test_discovery_lists_and_hashes_files_in_the_bucket(bucket: Any) -> None:
-    from cohortflow.ingest import file_sha256
+    from cohortflow.digest import file_sha256
     from cohortflow.pipeline import find_new_files
 
     items = {item["name"]: item for item in find_new_files()}

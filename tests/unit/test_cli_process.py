@@ -6,6 +6,7 @@ check what a script sees: exit codes, stdout, stderr, ``--json`` and the files i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def test_json_option_prints_the_summary_as_json(tmp_path):
         2, 1, 1,
     )
     assert printed == json.loads((out / "summary.json").read_text("utf-8"))
+    assert printed["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()  # its thread's
 
 
 def test_failed_cohort_exits_2_with_the_error_on_stderr(tmp_path):

@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from cohortflow import ingest
+from cohortflow import digest
 from cohortflow.contracts import REASON_PATTERN
-from cohortflow.ingest import file_sha256
+from cohortflow.digest import file_sha256
 from tests.unit.helpers import assert_failed, make_campaign, make_mapping, run, write_text
 
 # --------------------------------------------------------------------------- blocking rules
@@ -914,7 +914,7 @@ def test_summary_has_the_contract_keys(tmp_path):
 
 
 def test_the_sha256_covers_every_chunk_of_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "HASH_CHUNK_BYTES", 7)  # 768 bytes: 110 chunks, the last short
+    monkeypatch.setattr(digest, "HASH_CHUNK_BYTES", 7)  # 768 bytes: 110 chunks, the last short
     data = bytes(range(256)) * 3
     source = tmp_path / "c.csv"
     source.write_bytes(data)

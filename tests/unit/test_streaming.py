@@ -3,13 +3,14 @@ nothing published when one fails."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
 import pandera.errors
 import pytest
 
-from cohortflow import contracts, streaming
+from cohortflow import contracts, ingest, streaming
 from tests.unit.helpers import make_campaign, run, write_text
 
 COLUMNS = ["row_number", "phone_number", "region"]
@@ -104,3 +105,31 @@ def test_nothing_is_published_when_a_contract_fails(
         run(source, campaign=make_campaign(), infer=True)
     out_dir = tmp_path / "out"
     assert sorted(p.name for p in out_dir.iterdir()) == [], "no artefact, no temporary file"
+
+
+def test_the_workspace_is_closed_while_the_contracts_are_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohortflow import workspace
+
+    closed = threading.Event()
+    validate, close = streaming.validate_parquet, workspace.Workspace.close
+
+    def validate_once_closed(path: Path, schema: object, *, chunk_rows: int) -> None:
+        if not closed.wait(timeout=20):
+            raise AssertionError("the workspace stayed open until the contracts were checked")
+        validate(path, schema, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+
+    def close_and_tell(self: workspace.Workspace) -> None:
+        close(self)
+        closed.set()
+
+    monkeypatch.setattr(streaming, "validate_parquet", validate_once_closed)
+    monkeypatch.setattr(workspace.Workspace, "close", close_and_tell)
+    source = write_text(tmp_path, "cohort.csv", "phone,name\n+919876543210,Asha\nbad,Meena\n")
+
+    outcome = run(source, campaign=make_campaign(), infer=True)
+
+    assert outcome.published
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(ingest.ARTEFACTS + (
+        "report.html",))

@@ -38,9 +38,13 @@ def _run_process(
     dnc: Path | None,
     out: Path,
 ) -> Any:
+    from cohortflow.digest import FileDigest
+
+    # The file is hashed on one core while DuckDB is imported on the other, then DuckDB reads
+    # a CSV file while the rest of the pipeline is imported (about half a second)
+    digest = FileDigest.start(file)
     from cohortflow.prefetch import Prefetch
 
-    # DuckDB reads a CSV file while the rest of the pipeline is imported (about half a second)
     prefetch = Prefetch.start(file)
     try:
         from cohortflow.ingest import CohortRequest, process_cohort
@@ -54,6 +58,7 @@ def _run_process(
             region=region,
             dnc=dnc,
             source_uri=str(file),
+            sha256=digest.hexdigest(),
         )
         return process_cohort(request, out, prefetch=prefetch)
     finally:
