@@ -4,11 +4,11 @@ A command imports pydantic's models, Jinja, phonenumbers' metadata and, for a co
 and pandera: a few hundred thousand objects that live until the command ends. With CPython's
 default thresholds (700, 10, 10) the collector runs a young collection every 700 new container
 objects and keeps traversing the survivors as they move up the generations: importing the
-pipeline and warming up its contracts took 0.63 s of CPU with the defaults, 0.59 s with a first
-threshold of 20,000 (medians of 3, 2 cores), about 0.06 s of every ``cohortflow process``.
+pipeline and warming up its contracts took 0.66 s of CPU with the defaults, 0.59 s with a first
+threshold of 20,000 (medians of 3), about 0.07 s of every ``cohortflow process``.
 
 :func:`relax` raises only the first threshold: collections are rarer but still run, so cyclic
-garbage is still freed and memory stays bounded (``gc.disable()`` would save 0.03 s more, and
+garbage is still freed and memory stays bounded (``gc.disable()`` would save 0.02 s more, and
 lose that). Only the console entry calls it, like :mod:`cohortflow.fast_exit`: tests and the
 DAG tasks keep the interpreter's defaults.
 """
