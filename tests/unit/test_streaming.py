@@ -133,3 +133,24 @@ def test_the_workspace_is_closed_while_the_contracts_are_still_checked(
     assert outcome.published
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == sorted((*ingest.ARTEFACTS, "report.html"))
+
+
+def test_a_column_is_dictionary_encoded_only_up_to_the_limit(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    conn = duckdb.connect()
+    few, more = streaming.DICTIONARY_VALUES - 1, streaming.DICTIONARY_VALUES * 2
+    conn.execute(f"create table t as select 'region ' || (i % {few}) as few, "
+                 f"'city ' || (i % {more}) as more, "
+                 "'+91' || (9000000000 + i) as unique_values from range(100000) r(i)")
+    path = tmp_path / "t.parquet"
+
+    streaming.write_parquet(conn, "t", path)
+
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {row_group.column(i).path_in_schema: row_group.column(i).encodings
+                 for i in range(row_group.num_columns)}
+    assert "PLAIN_DICTIONARY" in encodings["few"]
+    assert "PLAIN_DICTIONARY" not in encodings["more"]  # DuckDB's own limit would keep it
+    assert "PLAIN_DICTIONARY" not in encodings["unique_values"]
+    assert conn.execute(f"select count(*) from '{path}'").fetchall() == [(100_000,)]
