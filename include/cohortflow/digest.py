@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 #: Bytes hashed per call. hashlib releases the GIL while it hashes, and each time it takes the
@@ -29,15 +30,14 @@ def file_sha256(path: Path) -> str:
 
 
 class FileDigest:
-    """:func:`file_sha256` of a file, computed in a thread from :meth:`start` on."""
+    """:func:`file_sha256` of a file, computed in a thread from :meth:`start` on (the thread
+    hands its result over in a ``Future``, as :func:`cohortflow.streaming.start_validation`
+    does)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._hexdigest: str | None = None
-        self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._hash, name="cohortflow-digest",
-                                        daemon=True)
-        self._thread.start()
+        self._result: Future[str] = Future()
+        threading.Thread(target=self._hash, name="cohortflow-digest", daemon=True).start()
 
     @classmethod
     def start(cls, path: Path) -> FileDigest:
@@ -46,14 +46,10 @@ class FileDigest:
 
     def _hash(self) -> None:
         try:
-            self._hexdigest = file_sha256(self.path)
+            self._result.set_result(file_sha256(self.path))
         except OSError as exc:  # raised again by hexdigest(), in the caller's thread
-            self._error = exc
+            self._result.set_exception(exc)
 
     def hexdigest(self) -> str:
         """The file's hex SHA-256, once hashed; raises the ``OSError`` reading it raised."""
-        self._thread.join()
-        if self._hexdigest is None:
-            assert self._error is not None
-            raise self._error
-        return self._hexdigest
+        return self._result.result()
