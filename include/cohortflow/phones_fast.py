@@ -277,13 +277,14 @@ def decide_in_sql(
     _define_rules(conn, sql_dir, [(default_region, default_code), (default_main, default_code)],
                   defined)
     default_metadata = _metadata(default_region, default_code)
+    default_key = metadata_key(default_region, default_code)
     conn.execute(render_sql(
         sql_dir, "phones/01_parse.sql",
         idd=default_metadata.international_prefix or None,
         idd_may_be_empty=_may_match_empty(default_metadata.international_prefix),
         country_codes=_country_codes_pattern(),
         default_code=str(default_code),
-        default_key=metadata_key(default_region, default_code),
+        default_key=default_key,
         errors=_parse_errors(),
     ))
     # The codes and metadata keys present, most frequent first (a CASE tests its branches in
@@ -304,7 +305,6 @@ def decide_in_sql(
         (option["region"], code["cc"]) for code in codes for option in code["options"]
         if not option["leading_digits"] or option["key"] == code["main_key"]
     ], defined)
-    default_key = metadata_key(default_region, default_code)
     _define_rules(conn, sql_dir, _regions_present(conn, sql_dir, codes, defined, default_key),
                   defined)
     main_keys = {code["cc"]: code["main_key"] for code in codes}
