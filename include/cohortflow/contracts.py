@@ -7,9 +7,40 @@ user's file, so it raises rather than rejecting rows.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
 import pandas as pd
-import pandera.pandas as pa
-from pandera.typing import Series
+
+
+@contextmanager
+def _optional_imports_skipped(*names: str) -> Iterator[None]:
+    """Make ``import name`` fail with ImportError inside the block, for each of ``names`` that
+    no one has imported yet (``None`` in ``sys.modules`` is how Python marks a module that must
+    not be imported); an already imported one is left alone and stays usable."""
+    skipped = [name for name in names if name not in sys.modules]
+    for name in skipped:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in skipped:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
+# pandera imports hypothesis, when it is installed (a development dependency here), for its
+# data-synthesis strategies, which the contracts never use: 0.13 s of CPU in every
+# `cohortflow process`, competing with DuckDB for the cores. Without it, pandera defines
+# placeholders and validates the same way. It decides once, when its first validation loads
+# the strategies module, so that module is loaded here.
+with _optional_imports_skipped("hypothesis"):
+    import pandera.pandas as pa
+    from pandera.typing import Series
+
+    with suppress(ImportError):  # (another layout of pandera imports hypothesis as it likes)
+        import pandera.strategies.base_strategies  # noqa: F401
 
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 REASON_PATTERN = (
