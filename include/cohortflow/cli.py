@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-from cohortflow import collector, fast_exit
+from cohortflow import collector, fast_exit, openblas
 
 #: (module, attribute) of every command attached to the top-level group.
 COMMANDS = (
@@ -65,10 +65,12 @@ def main() -> None:
 
 def run() -> None:
     """The ``cohortflow`` console command: :func:`main`, with rarer garbage collections
-    (:mod:`cohortflow.collector`), ended without the interpreter's teardown where the command
-    allows it (:mod:`cohortflow.fast_exit`)."""
+    (:mod:`cohortflow.collector`) and no idle OpenBLAS threads (:mod:`cohortflow.openblas`),
+    ended without the interpreter's teardown where the command allows it
+    (:mod:`cohortflow.fast_exit`)."""
     fast_exit.install()
     collector.relax()
+    openblas.single_threaded()
     try:
         main(prog_name="cohortflow")
     except SystemExit as exc:  # click's standalone mode always ends this way
