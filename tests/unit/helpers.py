@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,14 @@ BASIC_MAPPING: dict[str, Any] = {
     "user_identifier": {"column_name": "customer_id", "required": True},
     "app_variables": {"name": {"column_name": "name"}},
 }
+
+
+def python_process(code: str, *, env: dict[str, str] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter of this environment (what a new process imports and
+    sets up, which a test in this one cannot see); its output is captured as text."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False, env=env)
 
 
 def write_text(folder: Path, name: str, text: str, *, encoding: str = "utf-8") -> Path:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from cohortflow import collector
+from tests.unit.helpers import python_process
 
 
 @pytest.fixture
@@ -43,8 +42,7 @@ def test_the_console_entry_relaxes_the_collector_before_the_command_runs():
         "cli.main = lambda **kwargs: print(gc.get_threshold()[0]) or sys.exit(0)\n"
         "cli.run()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = python_process(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(collector.YOUNG_THRESHOLD)
@@ -52,7 +50,6 @@ def test_the_console_entry_relaxes_the_collector_before_the_command_runs():
 
 def test_importing_cohortflow_leaves_the_thresholds_alone():
     code = "import gc, cohortflow.cli, cohortflow.ingest; print(gc.get_threshold()[0])"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = python_process(code)
 
     assert result.stdout.strip() == "700", result.stderr

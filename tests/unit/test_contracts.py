@@ -3,8 +3,7 @@ import for its data-synthesis strategies), and leaves hypothesis usable."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.unit.helpers import python_process
 
 
 def test_the_contracts_load_pandera_without_hypothesis_and_leave_it_importable() -> None:
@@ -16,8 +15,7 @@ def test_the_contracts_load_pandera_without_hypothesis_and_leave_it_importable()
         "import hypothesis\n"
         "print(hypothesis.__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = python_process(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "hypothesis"]
@@ -30,8 +28,7 @@ def test_the_contracts_leave_an_imported_hypothesis_alone() -> None:
         "from pandera.strategies import base_strategies\n"
         "print(base_strategies.HAS_HYPOTHESIS)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = python_process(code)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"

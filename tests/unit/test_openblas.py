@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cohortflow import openblas
+from tests.unit.helpers import python_process
 
 
 def test_single_threaded_sets_one_thread_when_unset(monkeypatch):
@@ -44,8 +43,7 @@ def test_numpy_starts_no_thread_under_the_console_entry():
         "cli.run()\n"
     )
     env = {k: v for k, v in os.environ.items() if k != openblas.OPENBLAS_THREADS_ENV}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=False, env=env)
+    result = python_process(code, env=env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0"]
