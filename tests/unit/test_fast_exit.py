@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.unit.helpers import write_text
+from tests.unit.helpers import python_process, write_text
 
 CONSOLE = "import sys; from cohortflow.cli import run; sys.argv[0] = 'cohortflow'; run()"
 
@@ -29,8 +29,7 @@ def cohort(folder: Path, rows: int = 2_000) -> Path:
 def script(body: str) -> subprocess.CompletedProcess[str]:
     """Run ``body`` with :mod:`cohortflow.fast_exit` installed, as the console entry does."""
     code = "from cohortflow import fast_exit\nfast_exit.install()\n" + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return python_process(code)
 
 
 def test_process_keeps_its_exit_code_its_output_and_its_files(tmp_path):
