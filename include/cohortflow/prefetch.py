@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cohortflow.readers import CSV_SUFFIXES, RawCohort, read_cohort
@@ -26,8 +27,9 @@ from cohortflow.workspace import Workspace
 class Prefetch:
     """A CSV file being read into a new :class:`~cohortflow.workspace.Workspace` in a thread."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, *, quote_count: Callable[[], int] | None = None) -> None:
         self.source = source
+        self._quote_count = quote_count
         self.seconds = 0.0  # how long opening the workspace and reading took, once done
         self._workspace: Workspace | None = None
         self._raw: RawCohort | None = None
@@ -39,16 +41,22 @@ class Prefetch:
         self._thread.start()
 
     @classmethod
-    def start(cls, source: Path) -> Prefetch | None:
-        """Start reading ``source`` if it is a CSV file (None for any other format)."""
-        return cls(source) if source.suffix.lower() in CSV_SUFFIXES else None
+    def start(
+        cls, source: Path, *, quote_count: Callable[[], int] | None = None
+    ) -> Prefetch | None:
+        """Start reading ``source`` if it is a CSV file (None for any other format).
+        ``quote_count``: see :func:`cohortflow.readers.read_cohort`."""
+        if source.suffix.lower() not in CSV_SUFFIXES:
+            return None
+        return cls(source, quote_count=quote_count)
 
     def _load(self) -> None:
         started = time.perf_counter()
         try:
             self._workspace = Workspace.open(self.source)
             if not self._cancelled.is_set():
-                self._raw = read_cohort(self._workspace.conn, self.source)
+                self._raw = read_cohort(self._workspace.conn, self.source,
+                                        quote_count=self._quote_count)
         except BaseException as exc:  # raised again by take() or raw(), in the caller's thread
             self._error = exc
         finally:

@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +54,23 @@ class RawCohort:
 
 
 def read_cohort(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 200 * 1024**2
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    max_workbook_bytes: int = 200 * 1024**2,
+    quote_count: Callable[[], int] | None = None,
 ) -> RawCohort:
     """Load ``path`` into the table ``raw_rows`` of ``conn``; blocking problems raise CohortError.
 
     Blocking: unsupported type, undecodable or corrupt file, no header, duplicate or empty header
-    names. An empty data section is reported by the caller (the table is still created).
+    names, an unclosed quote (CSV). An empty data section is reported by the caller (the table
+    is still created). ``quote_count``: how many ``"`` bytes a CSV file holds, counted by
+    another pass over it (:class:`cohortflow.digest.FileDigest`), so that the file is not read
+    once more before DuckDB reads it.
     """
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _read_csv(conn, path)
+        return _read_csv(conn, path, quote_count=quote_count)
     if suffix in EXCEL_SUFFIXES:
         return _read_workbook(conn, path, max_workbook_bytes=max_workbook_bytes)
     raise CohortError(
@@ -130,7 +138,9 @@ def detect_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
+def _read_csv(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, quote_count: Callable[[], int] | None = None
+) -> RawCohort:
     sample = _sniff_text(path)
     delimiter = detect_delimiter(sample)
     try:
@@ -141,8 +151,16 @@ def _read_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         ) from None
     headers = [h.strip() for h in headers]
     check_headers(path.name, headers)
-    check_balanced_quotes(path, delimiter)
-    _load_csv(conn, path, column_count=len(headers), delimiter=delimiter)
+    if quote_count is None:
+        check_balanced_quotes(path, delimiter)
+        _load_csv(conn, path, column_count=len(headers), delimiter=delimiter)
+    else:  # counted elsewhere: DuckDB need not wait, but an unclosed quote still fails the file
+        try:
+            _load_csv(conn, path, column_count=len(headers), delimiter=delimiter)
+        except CohortError:
+            check_balanced_quotes(path, delimiter, quotes=quote_count())
+            raise
+        check_balanced_quotes(path, delimiter, quotes=quote_count())
     row_count = _number_rows(conn)
     return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter)
 
@@ -201,16 +219,18 @@ def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool) -> str:
     """
 
 
-def check_balanced_quotes(path: Path, delimiter: str) -> None:
+def check_balanced_quotes(path: Path, delimiter: str, *, quotes: int | None = None) -> None:
     """Blocking: a quoted field that is never closed would swallow the rows after it.
 
     Well-formed CSV has an even number of ``"`` (escaped quotes come in pairs), so an odd count
     proves a quote is unbalanced; the strict ``csv`` parser then finds the line where it starts.
+    ``quotes``: the file's count of ``"`` bytes, when already known (else the file is read).
     """
-    quotes = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-            quotes += chunk.count(b'"')
+    if quotes is None:
+        quotes = 0
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
+                quotes += chunk.count(b'"')
     if quotes % 2 == 0:
         return
     line = _unclosed_quote_line(path, delimiter)

@@ -22,11 +22,27 @@ def test_the_thread_gives_the_files_sha256(tmp_path):
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()  # again, once joined
 
 
+def test_the_same_pass_counts_the_files_double_quotes(tmp_path, monkeypatch):
+    from cohortflow import digest as digest_module
+
+    monkeypatch.setattr(digest_module, "HASH_CHUNK_BYTES", 7)  # quotes on chunk boundaries
+    data = b'phone,name\n9876543210,"Asha ""A"" Rao"\n9876543211,"Ravi\n'
+    source = tmp_path / "june.csv"
+    source.write_bytes(data)
+
+    digest = FileDigest.start(source)
+
+    assert digest.quote_count() == data.count(b'"') == 7
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_file_that_cannot_be_read_raises_in_the_callers_thread(tmp_path):
     digest = FileDigest.start(tmp_path / "gone.csv")
 
     with pytest.raises(FileNotFoundError, match=r"gone\.csv"):
         digest.hexdigest()
+    with pytest.raises(FileNotFoundError, match=r"gone\.csv"):
+        digest.quote_count()
 
 
 def test_process_cohort_takes_the_callers_sha256_instead_of_hashing_again(tmp_path,

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cohortflow.cli import main
+from cohortflow.digest import FileDigest
 from cohortflow.errors import CohortError, SettingsError
 from cohortflow.ingest import CohortRequest, process_cohort
 from cohortflow.prefetch import Prefetch
@@ -72,6 +73,46 @@ def test_a_file_that_cannot_be_read_fails_at_the_read_as_without_a_prefetch(tmp_
         prefetch.raw()
     workspace.close()
     assert scratch_folders(scratch_root) == []
+
+
+@pytest.mark.parametrize("data", [
+    b'phone,name\n9876543210,"Asha\n9876543211,Ravi\n',  # DuckDB reads it, swallowing a row
+    # DuckDB fails on the byte that is not UTF-8 (past the sniffed sample): the quote is named
+    b'phone,name\n9876543210,"Asha\n' + b"9876543211,Ravi\n" * 20_000 + b"98765\xff4321,Meena\n",
+])
+def test_an_unclosed_quote_counted_by_the_digest_fails_as_without_a_prefetch(tmp_path, data):
+    source = tmp_path / "june.csv"
+    source.write_bytes(data)
+    digest = FileDigest.start(source)
+    errors = []
+    for prefetch in (None, Prefetch.start(source, quote_count=digest.quote_count)):
+        request = CohortRequest(source=source, campaign=make_campaign(), mapping=make_mapping())
+        summary = process_cohort(request, tmp_path / str(len(errors)), prefetch=prefetch)
+        errors.append((summary.status, summary.error_code, summary.error))
+
+    assert errors[0] == errors[1]
+    assert errors[0][:2] == ("failed", "unbalanced_quotes")
+    assert "the quoted field starting on line 2" in str(errors[0][2])
+
+
+def test_a_prefetch_given_the_quote_count_does_not_count_again(tmp_path, monkeypatch):
+    source = write_text(tmp_path, "june.csv", COHORT)
+    opened = []
+    real_open = Path.open
+
+    def watched_open(self, *args, **kwargs):
+        opened.append(self.name)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", watched_open)
+    prefetch = Prefetch.start(source, quote_count=lambda: 1)  # odd: as if a quote were unclosed
+    assert prefetch is not None
+    workspace = prefetch.take(source)
+    with pytest.raises(CohortError, match="a double quote is never closed"):
+        prefetch.raw()
+    workspace.close()
+    monkeypatch.undo()
+    assert opened.count("june.csv") == 2  # the sniffed header, then the line of the quote
 
 
 def test_an_unusable_memory_limit_is_raised_when_the_workspace_is_taken(tmp_path, monkeypatch,

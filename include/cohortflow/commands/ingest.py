@@ -40,12 +40,13 @@ def _run_process(
 ) -> Any:
     from cohortflow.digest import FileDigest
 
-    # The file is hashed on one core while DuckDB is imported on the other, then DuckDB reads
-    # a CSV file while the rest of the pipeline is imported (about half a second)
+    # The file is hashed (and its quotes counted) on one core while DuckDB is imported on the
+    # other, then DuckDB reads a CSV file while the rest of the pipeline is imported (about
+    # half a second)
     digest = FileDigest.start(file)
     from cohortflow.prefetch import Prefetch
 
-    prefetch = Prefetch.start(file)
+    prefetch = Prefetch.start(file, quote_count=digest.quote_count)
     try:
         from cohortflow.ingest import CohortRequest, process_cohort
 
