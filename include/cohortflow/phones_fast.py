@@ -210,6 +210,38 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
 _DIGIT_PATTERN_CHARACTERS = frozenset("0123456789()[]-:?|")
 
 
+def longest_match(pattern: str) -> int:
+    """The most digits a leading-digit pattern (of :data:`_DIGIT_PATTERN_CHARACTERS` only:
+    digits, classes ``[...]``, groups ``(...)`` or ``(?:...)``, ``?`` and ``|``) can match;
+    ValueError for any other pattern."""
+
+    def sequence(at: int) -> tuple[int, int]:  # the widest alternative, up to ')' or the end
+        widest = width = 0
+        while at < len(pattern) and pattern[at] != ")":
+            character = pattern[at]
+            if character.isdigit():
+                width, at = width + 1, at + 1
+            elif character == "[":
+                width, at = width + 1, pattern.index("]", at) + 1
+            elif character == "(":
+                inner, at = sequence(at + (3 if pattern.startswith("(?:", at) else 1))
+                if at >= len(pattern):
+                    raise ValueError(f"unclosed group in {pattern!r}")
+                width, at = width + inner, at + 1
+            elif character == "?":  # the item before may be absent: at most its width
+                at += 1
+            elif character == "|":
+                widest, width, at = max(widest, width), 0, at + 1
+            else:
+                raise ValueError(f"unexpected {character!r} in {pattern!r}")
+        return max(widest, width), at
+
+    width, end = sequence(0)
+    if end != len(pattern):
+        raise ValueError(f"unbalanced ')' in {pattern!r}")
+    return width
+
+
 def _regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[dict[str, Any]],
                      defined: set[str], default_key: str) -> list[tuple[str, int]]:
     """The regions told apart by leading digits, not defined yet, that a value of
@@ -223,10 +255,21 @@ def _regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list
     if checked:
         shared = [code for code in codes if len(code["options"]) > 1]
         keys = sorted({code["main_key"] for code in shared} | {default_key})
-        found = conn.execute(render_sql(sql_dir, "phones/01_regions_present.sql",
-                                        options=checked, codes=shared, keys=keys)).fetchall()[0]
+        found = conn.execute(render_sql(
+            sql_dir, "phones/01_regions_present.sql", options=checked, codes=shared, keys=keys,
+            prefix_digits=_prefix_digits([option["leading_digits"] for option in checked]),
+        )).fetchall()[0]
         needed += [option for option, present in zip(checked, found, strict=True) if present]
     return [(option["region"], option["cc"]) for option in needed]
+
+
+def _prefix_digits(patterns: list[str]) -> int | None:
+    """How many leading digits decide every one of ``patterns`` (None: all of them, for a
+    pattern whose width this cannot tell)."""
+    try:
+        return max(1, *(longest_match(pattern) for pattern in patterns))
+    except ValueError:
+        return None
 
 
 def _may_match_empty(pattern: str | None) -> bool:

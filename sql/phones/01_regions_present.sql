@@ -9,11 +9,16 @@
 -- Both starts are tested by one regular expression over 'nn,rest' (leading-digit patterns
 -- hold only digits and digit classes, never a comma: phones_fast checks). A CASE, not a
 -- FILTER: DuckDB computes an aggregate's input on every row before it filters.
+-- A leading-digit pattern matches at most prefix_digits digits, so only that many digits of
+-- each start can decide it: the expressions run once per distinct (cc, starts), not per value
+-- (at 1M values, 75,000 values of +1 and +44 had a few thousand: 0.06 -> 0.015 s).
 -- Needs the _ph_np_* macros of the keys the values use (the codes' main keys, the default).
+{%- macro start(digits) %}{% if prefix_digits %}left({{ digits }}, {{ prefix_digits }}){% else %}{{ digits }}{% endif %}{% endmacro %}
 with candidates as (
-    select
+    select distinct
         cc,
-        case when np_len > 0 then nn || ',' || substr(nn, np_len + 1) else nn end as starts
+        case when np_len > 0 then {{ start("nn") }} || ',' || {{ start("substr(nn, np_len + 1)") }}
+             else {{ start("nn") }} end as starts
     from (
         select
             cc, nn,

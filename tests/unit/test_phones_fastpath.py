@@ -244,6 +244,56 @@ def test_a_region_told_apart_by_leading_digits_gets_rules_only_when_a_value_need
         assert stats["library"] == 0
 
 
+def test_the_isle_of_man_is_told_apart_from_great_britain_by_five_leading_digits() -> None:
+    britain = _numbers("GB", 200, seed=8)
+    # leading digits 74576|(?:16|7[56])24 (IM's own example number, 7924..., is British)
+    man = [f"+44 7624 {n:06d}" for n in (123456, 234567, 345678)]
+    assert {phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in man} == {"IM"}
+    national = [*britain, "07624 12"]  # a national number: 7624 once the 0 is stripped
+    for values, expected_im in ((britain, False), (britain + man, True), (national, True)):
+        defined: list[str] = []
+        fast, _ = fast_results(values, "GB", defined=defined)
+        assert fast == library_results(values, "GB")
+        assert ("IM" in defined) is expected_im
+
+
+def test_regions_are_found_on_every_digit_when_a_patterns_width_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unknown(pattern: str) -> int:
+        raise ValueError(pattern)
+
+    monkeypatch.setattr(phones_fast, "longest_match", unknown)
+    values = _numbers("US", 200, seed=4) + _numbers("JM", 5, seed=5)
+    defined: list[str] = []
+
+    fast, _ = fast_results(values, "US", defined=defined)
+
+    assert fast == library_results(values, "US")
+    assert "JM" in defined and "AG" not in defined
+
+
+def test_the_longest_match_of_every_leading_digit_pattern_is_what_python_re_finds() -> None:
+    import re._parser as re_parser  # the re module's own parser, to check against
+
+    patterns = set()
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+                code, region)
+            if metadata is not None and metadata.leading_digits:
+                patterns.add(metadata.leading_digits)
+    patterns |= {"1", "2?3", "(?:1|23)[4-6]?", "8001|8[024]9", "(1(2|34))5", "((?:1|2)3)?4"}
+    assert len(patterns) > 30
+    for pattern in sorted(patterns):
+        assert set(pattern) <= phones_fast._DIGIT_PATTERN_CHARACTERS, pattern
+        assert phones_fast.longest_match(pattern) == re_parser.parse(pattern).getwidth()[1], \
+            pattern
+    for unsupported in ("1{3}", "2*", "(12", "12)", "\\d"):
+        with pytest.raises(ValueError):
+            phones_fast.longest_match(unsupported)
+
+
 def test_a_value_of_a_region_without_rules_is_left_to_the_library(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
