@@ -162,27 +162,33 @@ def process_cohort(
         updated_at=now,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
+    closed: Future[None] | None = None
     try:
-        workspace = (prefetch.take(request.source) if prefetch is not None
-                     else Workspace.open(request.source))
         try:
-            pending = _run(workspace.conn, request, summary, out_dir, timer, prefetch)
-        except duckdb.OutOfMemoryException:
-            raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
-        finally:
-            workspace.close()  # while the last contract is still being checked
-        with timer.step("write"):
-            pending.publish()
-        summary.status = "completed"
-    except (CohortError, ConfigError) as exc:
-        message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
-        summary.fail(exc.code, message)
-        _remove_stale(out_dir)
-        log.warning("cohort %s failed: %s", summary.cohort_id, message)
-    summary.timings = timer.timings
-    summary.updated_at = _utcnow()
-    write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
-    write_report(out_dir, summary)
+            workspace = (prefetch.take(request.source) if prefetch is not None
+                         else Workspace.open(request.source))
+            try:
+                pending = _run(workspace.conn, request, summary, out_dir, timer, prefetch)
+            except duckdb.OutOfMemoryException:
+                raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
+            finally:  # while the last contract is checked and the summary written
+                closed = workspace.close_in_background()
+            with timer.step("write"):
+                pending.publish()
+            summary.status = "completed"
+        except (CohortError, ConfigError) as exc:
+            message = (exc.message if summary.name in exc.message
+                       else f"{summary.name}: {exc.message}")
+            summary.fail(exc.code, message)
+            _remove_stale(out_dir)
+            log.warning("cohort %s failed: %s", summary.cohort_id, message)
+        summary.timings = timer.timings
+        summary.updated_at = _utcnow()
+        write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
+        write_report(out_dir, summary)
+    finally:
+        if closed is not None:
+            closed.result()  # the workspace is gone (and its scratch folder) when this returns
     return summary
 
 

@@ -1,0 +1,79 @@
+"""The DuckDB workspace of one cohort: closed, with its scratch folder, once processing ends."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cohortflow.config import default_campaign
+from cohortflow.ingest import CohortRequest, process_cohort
+from cohortflow.workspace import Workspace
+from tests.unit.helpers import write_text
+
+
+@pytest.fixture
+def scratch_root(tmp_path, monkeypatch) -> Path:
+    """Where workspaces put their scratch folders (tempfile's default folder, redirected)."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def scratch_folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("cohortflow-"))
+
+
+def test_closing_in_the_background_closes_the_connection_and_removes_the_folder(
+    tmp_path, scratch_root
+):
+    source = write_text(tmp_path, "june.csv", "phone\n9876543210\n")
+    workspace = Workspace.open(source)
+    workspace.conn.execute("create temp table t as select range from range(100000)")
+    assert len(scratch_folders(scratch_root)) == 1
+
+    closed = workspace.close_in_background()
+
+    assert closed.result(timeout=30) is None
+    assert scratch_folders(scratch_root) == []
+    with pytest.raises(duckdb.ConnectionException):
+        workspace.conn.execute("select 1")
+
+
+def test_an_error_while_closing_in_the_background_is_raised_by_the_result(
+    tmp_path, scratch_root, monkeypatch
+):
+    source = write_text(tmp_path, "june.csv", "phone\n9876543210\n")
+    workspace = Workspace.open(source)
+
+    def fail() -> None:
+        raise OSError("scratch folder busy")
+
+    monkeypatch.setattr(workspace._scratch, "cleanup", fail)
+    closed = workspace.close_in_background()
+
+    with pytest.raises(OSError, match="scratch folder busy"):
+        closed.result(timeout=30)
+
+
+@pytest.mark.parametrize("text", ["phone,name\n9876543210,Asha\n", "phone,name\n"])
+def test_process_cohort_returns_once_its_workspace_is_closed(tmp_path, scratch_root, text,
+                                                              monkeypatch):
+    source = write_text(tmp_path, "june.csv", text)
+    real_close = Workspace.close
+
+    def slow_close(self: Workspace) -> None:  # a slow close must still end before the return
+        time.sleep(0.3)
+        real_close(self)
+
+    monkeypatch.setattr(Workspace, "close", slow_close)
+
+    summary = process_cohort(CohortRequest(source=source, campaign=default_campaign("adhoc"),
+                                           region="IN"), tmp_path / "out")
+
+    assert summary.status == ("completed" if text.count("\n") > 1 else "failed")
+    assert scratch_folders(scratch_root) == []
