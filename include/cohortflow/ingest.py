@@ -287,8 +287,9 @@ def _run(
         with timer.step("checks_dedupe" if message_sql else "dedupe"):
             conn.execute(f"{_into('final_all', first)} {final_sql}",
                          params if message_sql else None)
-            conn.execute("insert into seen select phone_key, row_number from final_all "
-                         f"where row_number >= {first:d} and rejected_reason is null")
+            if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
+                conn.execute("insert into seen select phone_key, row_number from final_all "
+                             f"where row_number >= {first:d} and rejected_reason is null")
             conn.execute(f"{_into('rejected_rows', first)} "
                          + render_sql(sql_dir, "ingest/05_rejected_rows.sql", first=first))
             _drop(conn, "phone_lookup", "checked", "rendered")
