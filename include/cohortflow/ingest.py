@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 # run usually needs it only once DuckDB has read the file, by which time the contracts' preload
 # thread has imported it along with pandas. Nothing else on the way to the read imports it.
 
+#: Macros the output SQL calls (sql/ingest/06_rejected.sql), besides the mapping's formatters.
+_OUTPUT_MACROS = ("fmt_csv_safe",)
+
 RECIPIENTS_FILE = "recipients.parquet"
 REJECTED_FILE = "rejected.csv"
 REJECTIONS_FILE = "rejections.parquet"
@@ -238,8 +241,10 @@ def _run(
     )
     with timer.step("blocking_checks"):
         fields = _output_fields(raw, mapping, campaign)
-        formatters.load_macros(conn, sql_dir)
-        formatters.check_formatters(conn, {f.format for f in fields if f.format})
+        macros = formatters.MacroFiles.read(conn, sql_dir)
+        formats = {f.format for f in fields if f.format}
+        macros.check(formats)
+        macros.define(conn, [*_OUTPUT_MACROS, *(formatters.MACRO_PREFIX + f for f in formats)])
         message, layout = _compile_templates(campaign, fields)
         if raw.row_count == 0:
             raise CohortError(

@@ -15,8 +15,10 @@
 --   * Write `CREATE OR REPLACE TEMP MACRO`: the file is run on every connection that needs it,
 --     may run twice, and must not write anything into the catalog database.
 --   * Helper macros that are not formatters start with `_fmt_` (never `fmt_`), so they are not
---     offered to mappings.
---   * The whole file is executed as one script: separate statements with `;`.
+--     offered to mappings. Call them by name (`_fmt_strip(x)`): a cohort is given only the
+--     formatters its mapping uses and the `fmt_`/`_fmt_` macros those call, by name, plus every
+--     statement that is not a macro (see cohortflow.formatters.MacroFiles).
+--   * Separate statements with `;`.
 --
 -- Regular expressions are RE2: `\d` and `\s` are ASCII only; `\p{Z}` matches Unicode spaces
 -- (no-break space, thin space, ...).

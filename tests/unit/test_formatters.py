@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from cohortflow.errors import ConfigError
 from cohortflow.formatters import (
+    MacroFiles,
     available_formatters,
     check_formatters,
     format_expression,
@@ -96,6 +98,71 @@ def test_broken_macro_file_is_a_config_error_naming_the_file(tmp_path: Path) -> 
     (macros / "bad.sql").write_text("create temp macro fmt_bad(x) as (;")
     with duckdb.connect() as fresh, pytest.raises(ConfigError, match=r"bad\.sql"):
         load_macros(fresh, tmp_path)
+
+
+def _macro_folder(tmp_path: Path) -> Path:
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "01_helpers.sql").write_text(
+        "-- a helper\ncreate or replace temp macro _fmt_strip(x) as trim(x);\n"
+        "create or replace temp table fmt_lookup as select 'A' as code;  -- not a macro\n")
+    (macros / "02_formatters.sql").write_text(
+        "/* shouting */ create or replace temp macro fmt_shout(x) as upper(_fmt_strip(x));\n"
+        "CREATE OR REPLACE TEMP MACRO fmt_code(x) AS (select max(code) from fmt_lookup);\n"
+        "create or replace temp macro fmt_broken(x) as no_such_function(x);\n")
+    return tmp_path
+
+
+def _macros_on(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in conn.execute(
+        "select distinct function_name from duckdb_functions() where function_type = 'macro' "
+        "and function_name like '%fmt_%'").fetchall()}
+
+
+def test_only_the_macros_asked_for_and_what_they_call_are_defined(tmp_path: Path) -> None:
+    files = MacroFiles.read(duckdb.connect(), _macro_folder(tmp_path))
+
+    assert files.formatters() == {"shout", "code", "broken"}
+    with duckdb.connect() as fresh:
+        files.define(fresh, ["fmt_shout"])
+        assert _macros_on(fresh) == {"fmt_shout", "_fmt_strip"}
+        assert fresh.execute("select fmt_shout(' hi ')").fetchone() == ("HI",)
+        assert fresh.execute("select code from fmt_lookup").fetchone() == ("A",)
+
+
+def test_a_broken_macro_fails_only_the_cohorts_that_use_it(tmp_path: Path) -> None:
+    files = MacroFiles.read(duckdb.connect(), _macro_folder(tmp_path))
+
+    with duckdb.connect() as fresh:
+        files.define(fresh, ["fmt_code"])
+        assert fresh.execute("select fmt_code('x')").fetchone() == ("A",)
+        with pytest.raises(ConfigError, match=r"02_formatters\.sql: could not define"):
+            files.define(fresh, ["fmt_broken"])
+    with duckdb.connect() as fresh, pytest.raises(ConfigError, match=r"02_formatters\.sql"):
+        files.define(fresh)  # all of them, as load_macros does
+
+
+def test_formatters_are_checked_against_the_files_before_any_is_defined(tmp_path: Path) -> None:
+    files = MacroFiles.read(duckdb.connect(), _macro_folder(tmp_path))
+
+    files.check(["shout", "code"])
+    with pytest.raises(ConfigError, match=r"unknown formatter 'shouting'; available: broken, "
+                                          r"code, shout"):
+        files.check(["shout", "shouting"])
+
+
+def test_the_pipeline_defines_fmt_csv_safe_and_the_mappings_formatters_only() -> None:
+    from cohortflow import ingest
+
+    files = MacroFiles.read(duckdb.connect(), SQL_DIR)
+    with duckdb.connect() as fresh:
+        files.define(fresh, [*ingest._OUTPUT_MACROS, "fmt_title_case"])
+        defined = _macros_on(fresh)
+    assert {"fmt_csv_safe", "fmt_title_case", "_fmt_title_word"} <= defined
+    assert not {"fmt_amount", "fmt_iso_date", "fmt_upper"} & defined
+    output_sql = (SQL_DIR / "ingest" / "06_rejected.sql").read_text()
+    called = set(re.findall(r"\b(fmt_[a-z0-9_]+)\(", output_sql))
+    assert called == set(ingest._OUTPUT_MACROS)
 
 
 def test_format_expression_calls_the_macro() -> None:
