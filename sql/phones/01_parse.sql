@@ -21,18 +21,28 @@ checked as (
     select raw, t, regexp_full_match(t, '[ \t]*\+?[0-9() .\-]+[ \t]*') as simple_shape
     from shaped
 ),
+-- The separators are removed one by one, each only from the values that hold it: replace()
+-- copies every value it is given, contains() only looks (at 1M values: 0.23 -> 0.15 s of CPU
+-- against seven chained replace(), which were faster than regexp_replace() or translate()).
+{%- for separator in separators %}
+{%- set before = "t" if loop.first else "without_" ~ loop.index0 %}
+without_{{ loop.index }} as (
+    select
+        raw, t, simple_shape,
+        case when simple_shape and contains({{ before }}, {{ separator | literal }})
+             then replace({{ before }}, {{ separator | literal }}, '')
+             else {{ before }} end as without_{{ loop.index }}
+    from {{ "checked" if loop.first else "without_" ~ loop.index0 }}
+),
+{%- endfor %}
 simple as (
     -- every value goes on (no filter, so no join back): one of another shape gets no digits
     -- and is undecided at the end
     select
         raw,
-        -- chained replace() is faster than regexp_replace() or translate() here
-        case when simple_shape
-             then {% for _ in separators %}replace({% endfor %}t
-                  {%- for separator in separators %}, {{ separator | literal }}, ''){% endfor %}
-             else '' end as d,
+        case when simple_shape then without_{{ separators | length }} else '' end as d,
         simple_shape and contains(t, '+') as plus
-    from checked
+    from without_{{ separators | length }}
 ),
 idd_matched as (
     select
