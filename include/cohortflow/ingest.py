@@ -468,7 +468,7 @@ def _render(
     candidates = conn.sql(
         "select row_number, e164, region"
         + (f", {value_columns}" if value_columns else "")
-        + " from checked where len(reasons) = 0 order by row_number"
+        + " from checked where reasons is null order by row_number"
     ).to_arrow_table()
     context_columns: dict[str, list[str | None]] = {
         "phone_number": candidates.column("e164").to_pylist(),

@@ -24,7 +24,7 @@ rendered_checks as (
         rendered.message,
         rendered.payload,
         case when rendered.render_error is not null
-             then list_append(checked.reasons, 'render_error: ' || rendered.render_error)
+             then concat_ws('; ', checked.reasons, 'render_error: ' || rendered.render_error)
              else checked.reasons end as reasons
     from checked
     left join rendered using (row_number)
@@ -34,7 +34,7 @@ kept_here as (  -- per number, the first row of this chunk that passes (an aggre
                 -- cheaper than a window)
     select phone_key, min(row_number) as kept_row
     from rendered_checks
-    where len(reasons) = 0
+    where reasons is null
     group by phone_key
 ),
 kept as (  -- unless an earlier chunk kept the number already
@@ -44,9 +44,9 @@ kept as (  -- unless an earlier chunk kept the number already
 )
 select
     rendered_checks.* exclude (reasons, e164),
-    case when len(reasons) = 0 and kept.kept_row < rendered_checks.row_number
+    case when reasons is null and kept.kept_row < rendered_checks.row_number
          then 'duplicate_phone: same number as row ' || kept.kept_row || ', which is kept'
-         when len(reasons) > 0 then array_to_string(reasons, '; ') end as rejected_reason
+         else reasons end as rejected_reason
 from rendered_checks
 left join kept using (phone_key)
 order by row_number  -- sorted per chunk, in memory: final_all is in file order
