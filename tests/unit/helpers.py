@@ -35,6 +35,11 @@ def python_process(code: str, *, env: dict[str, str] | None = None
                           timeout=60, check=False, env=env)
 
 
+def scratch_folders(root: Path) -> list[str]:
+    """The workspace scratch folders left in ``root`` (see the ``scratch_root`` fixture)."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("cohortflow-"))
+
+
 def write_text(folder: Path, name: str, text: str, *, encoding: str = "utf-8") -> Path:
     """Write ``text`` byte-for-byte (no newline translation) and return the path."""
     path = folder / name

@@ -8,7 +8,6 @@ leave no scratch folder behind.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,22 +19,15 @@ from cohortflow.digest import FileDigest
 from cohortflow.errors import CohortError, SettingsError
 from cohortflow.ingest import CohortRequest, process_cohort
 from cohortflow.prefetch import Prefetch
-from tests.unit.helpers import make_campaign, make_mapping, write_text, write_xlsx
+from tests.unit.helpers import (
+    make_campaign,
+    make_mapping,
+    scratch_folders,
+    write_text,
+    write_xlsx,
+)
 
 COHORT = "phone,customer_id,name\n9876543210,C1,Asha\n12345,C2,Ravi\n09876543210,C3,Meena\n"
-
-
-@pytest.fixture
-def scratch_root(tmp_path, monkeypatch) -> Path:
-    """Where workspaces put their scratch folders (tempfile's default folder, redirected)."""
-    root = tmp_path / "tmp"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
-
-
-def scratch_folders(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("cohortflow-"))
 
 
 def test_a_csv_file_is_read_into_a_workspace_the_caller_takes_over(tmp_path, scratch_root):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,20 +10,7 @@ import pytest
 from cohortflow.config import default_campaign
 from cohortflow.ingest import CohortRequest, process_cohort
 from cohortflow.workspace import Workspace
-from tests.unit.helpers import write_text
-
-
-@pytest.fixture
-def scratch_root(tmp_path, monkeypatch) -> Path:
-    """Where workspaces put their scratch folders (tempfile's default folder, redirected)."""
-    root = tmp_path / "tmp"
-    root.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(root))
-    return root
-
-
-def scratch_folders(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("cohortflow-"))
+from tests.unit.helpers import scratch_folders, write_text
 
 
 def test_closing_in_the_background_closes_the_connection_and_removes_the_folder(
