@@ -8,7 +8,7 @@ expression ``fmt_title_case(<column>)``, which returns NULL when the value canno
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +95,7 @@ class MacroFiles:
     def check(self, names: Iterable[str]) -> None:
         """Raise :class:`ConfigError` unless every name is a formatter the files define (the
         message names each unknown formatter and lists the available ones)."""
-        _check_known(list(names), self.formatters)
+        _check_known(names, self.formatters())
 
     def define(self, conn: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> None:
         """Run, in file order, the statements that define ``names`` (macro names such as
@@ -149,23 +149,13 @@ def _check_name(name: str) -> None:
         )
 
 
-def check_formatters(conn: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
-    """Raise :class:`ConfigError` unless every name is a formatter defined on ``conn``.
-
-    The message names each unknown formatter and lists the available ones.
-    """
-    _check_known(list(names), lambda: available_formatters(conn))
-
-
-def _check_known(wanted: list[str], available_names: Callable[[], set[str]]) -> None:
-    if not wanted:  # nothing to look up (listing the catalog's functions takes ~20 ms)
-        return
-    for name in wanted:
+def _check_known(wanted: Iterable[str], available: set[str]) -> None:
+    names = list(wanted)
+    for name in names:
         _check_name(name)
-    available = available_names()
-    unknown = sorted(set(wanted) - available)
+    unknown = sorted(set(names) - available)
     if unknown:
-        listed = ", ".join(sorted(available)) or "none (were the macros loaded?)"
+        listed = ", ".join(sorted(available)) or "none (no macro file defines one)"
         raise ConfigError(
             f"format: unknown formatter {', '.join(repr(n) for n in unknown)}; available: {listed}"
         )
@@ -175,7 +165,7 @@ def format_expression(name: str, column_sql: str) -> str:
     """The SQL expression applying formatter ``name`` to ``column_sql`` (``fmt_<name>(...)``).
 
     ``name`` must be an identifier (else :class:`ConfigError`); whether the macro exists is
-    checked by :func:`check_formatters`. ``column_sql`` is trusted SQL (a quoted column name
+    checked by :meth:`MacroFiles.check`. ``column_sql`` is trusted SQL (a quoted column name
     or an expression built by the pipeline), never user data.
     """
     _check_name(name)

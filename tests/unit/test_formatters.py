@@ -13,7 +13,6 @@ from cohortflow.errors import ConfigError
 from cohortflow.formatters import (
     MacroFiles,
     available_formatters,
-    check_formatters,
     format_expression,
     load_macros,
 )
@@ -175,23 +174,28 @@ def test_format_expression_refuses_non_identifiers(name: str) -> None:
         format_expression(name, "x")
 
 
-def test_known_formatters_pass_the_check(conn: duckdb.DuckDBPyConnection) -> None:
-    check_formatters(conn, ["title_case", "amount"])
+def test_known_formatters_pass_the_check() -> None:
+    files = MacroFiles.read(duckdb.connect(), SQL_DIR)
+    files.check(["title_case", "amount"])
+    files.check([])
 
 
-def test_no_formatter_asked_for_needs_no_catalog_lookup() -> None:
-    closed = duckdb.connect()
-    closed.close()  # any query on it raises
-    check_formatters(closed, [])
-    with pytest.raises(duckdb.ConnectionException):
-        check_formatters(closed, ["title_case"])
+def test_the_check_reads_the_files_not_a_connections_catalog() -> None:
+    parser = duckdb.connect()
+    files = MacroFiles.read(parser, SQL_DIR)
+    parser.close()  # nothing is defined anywhere: the names come from the files
+    files.check(["title_case"])
 
 
-def test_unknown_formatter_is_named_with_the_available_ones(
-    conn: duckdb.DuckDBPyConnection,
-) -> None:
+@pytest.mark.parametrize("name", ["Title", "x);drop table t;--"])
+def test_the_check_refuses_names_that_are_not_identifiers(name: str) -> None:
+    with pytest.raises(ConfigError, match="not a formatter name"):
+        MacroFiles.read(duckdb.connect(), SQL_DIR).check([name])
+
+
+def test_unknown_formatter_is_named_with_the_available_ones() -> None:
     with pytest.raises(ConfigError) as raised:
-        check_formatters(conn, ["title_case", "titlecase"])
+        MacroFiles.read(duckdb.connect(), SQL_DIR).check(["title_case", "titlecase"])
     message = str(raised.value)
     assert "'titlecase'" in message
     assert "available: amount, csv_safe, digits_only" in message
