@@ -9,7 +9,7 @@ import importlib
 
 import click
 
-from cohortflow import collector, fast_exit, openblas
+from cohortflow import collector, fast_exit, openblas, without_pandas
 
 #: (module, attribute) of every command attached to the top-level group.
 COMMANDS = (
@@ -65,12 +65,13 @@ def main() -> None:
 
 def run() -> None:
     """The ``cohortflow`` console command: :func:`main`, with rarer garbage collections
-    (:mod:`cohortflow.collector`) and no idle OpenBLAS threads (:mod:`cohortflow.openblas`),
-    ended without the interpreter's teardown where the command allows it
-    (:mod:`cohortflow.fast_exit`)."""
+    (:mod:`cohortflow.collector`), no idle OpenBLAS threads (:mod:`cohortflow.openblas`), no
+    pandas in the commands that process a cohort (:mod:`cohortflow.without_pandas`), ended
+    without the interpreter's teardown where the command allows it (:mod:`cohortflow.fast_exit`)."""
     fast_exit.install()
     collector.relax()
     openblas.single_threaded()
+    without_pandas.allow()
     try:
         main(prog_name="cohortflow")
     except SystemExit as exc:  # click's standalone mode always ends this way

@@ -1,6 +1,6 @@
 """Rarer garbage collections for the ``cohortflow`` console command.
 
-A command imports pydantic's models, Jinja, phonenumbers' metadata and, for a cohort, pandas
+A command imports pydantic's models, Jinja, phonenumbers' metadata and, for a cohort, pyarrow
 and pandera: a few hundred thousand objects that live until the command ends. With CPython's
 default thresholds (700, 10, 10) the collector runs a young collection every 700 new container
 objects and keeps traversing the survivors as they move up the generations: importing the

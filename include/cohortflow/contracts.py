@@ -1,17 +1,28 @@
-"""Output contracts: pandera models of what a cohort publishes.
+"""Output contracts: pandera schemas of what a cohort publishes.
 
 Recipients and rejections are validated against these before anything is written where other
 parts (dispatch, analysts) can see it. A contract failure is a bug in cohortflow, not in the
 user's file, so it raises rather than rejecting rows.
+
+Each contract is written once, as column rules (:data:`RECIPIENTS`, :data:`REJECTIONS`), and
+built for either of pandera's backends: :func:`arrow_schema` checks the Arrow batches of the
+Parquet files the pipeline writes (``pandera.pyarrow``, no pandas: cohortflow.streaming), and
+:func:`pandas_schema` checks pandas frames (the benchmark's baseline, and anyone holding one).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas
+    import pandera.pyarrow
 
 
 @contextmanager
@@ -36,64 +47,104 @@ def _optional_imports_skipped(*names: str) -> Iterator[None]:
 # placeholders and validates the same way. It decides once, when its first validation loads
 # the strategies module, so that module is loaded here.
 with _optional_imports_skipped("hypothesis"):
-    import pandera.pandas as pa
-    from pandera.typing import Series
+    import pandera.pyarrow as pa_schema
 
     with suppress(ImportError):  # (another layout of pandera imports hypothesis as it likes)
-        import pandera.strategies.base_strategies  # noqa: F401
+        import pandera.strategies.base_strategies
 
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+REGION_PATTERN = r"^[A-Z]{2}$|^001$"
 REASON_PATTERN = (
     r"^(invalid_phone|missing_required:[^:]+|format_error:[^:]+|render_error|do_not_contact"
     r"|duplicate_phone|malformed_row): "
 )
 
 
-class Recipients(pa.DataFrameModel):
-    """``recipients.parquet``: one row per valid, unique recipient (variables are extra columns)."""
+@dataclass(frozen=True)
+class ColumnRule:
+    """One column of a contract: its type, its checks and whether its values are unique.
+    Other columns may be present (variables are extra columns of the recipients)."""
 
-    row_number: Series[int] = pa.Field(ge=1, unique=True)
-    phone_number: Series[str] = pa.Field(str_matches=E164_PATTERN, unique=True)
-    region: Series[str] = pa.Field(str_matches=r"^[A-Z]{2}$|^001$")
-
-    class Config:
-        strict = False
-        coerce = False
+    kind: Literal["integer", "text"]
+    minimum: int | None = None
+    pattern: str | None = None  # the whole value must match (pandera's str_matches)
+    unique: bool = False
 
 
-class Rejections(pa.DataFrameModel):
-    """``rejections``: one row per rejected data row, with stable reason codes first."""
+#: ``recipients.parquet``: one row per valid, unique recipient.
+RECIPIENTS: Mapping[str, ColumnRule] = {
+    "row_number": ColumnRule("integer", minimum=1, unique=True),
+    "phone_number": ColumnRule("text", pattern=E164_PATTERN, unique=True),
+    "region": ColumnRule("text", pattern=REGION_PATTERN),
+}
+#: ``rejections``: one row per rejected data row, with stable reason codes first.
+REJECTIONS: Mapping[str, ColumnRule] = {
+    "row_number": ColumnRule("integer", minimum=1, unique=True),
+    "rejected_reason": ColumnRule("text", pattern=REASON_PATTERN),
+    "reason_code": ColumnRule("text"),
+}
+CONTRACTS: Mapping[str, Mapping[str, ColumnRule]] = {
+    "Recipients": RECIPIENTS,
+    "Rejections": REJECTIONS,
+}
 
-    row_number: Series[int] = pa.Field(ge=1, unique=True)
-    rejected_reason: Series[str] = pa.Field(str_matches=REASON_PATTERN)
-    reason_code: Series[str] = pa.Field(nullable=False)
 
-    class Config:
-        strict = False
-        coerce = False
+def _checks(check: Any, rule: ColumnRule) -> list[Any]:
+    """The rule's checks as pandera ``Check`` objects (``check`` is the backend's class)."""
+    checks = []
+    if rule.minimum is not None:
+        checks.append(check.ge(rule.minimum))
+    if rule.pattern is not None:
+        checks.append(check.str_matches(rule.pattern))
+    return checks
+
+
+def _arrow_type(rule: ColumnRule) -> Any:
+    import pyarrow as pa
+
+    return pa.int64() if rule.kind == "integer" else pa.string()
+
+
+@cache
+def arrow_schema(name: str) -> pandera.pyarrow.DataFrameSchema:
+    """Contract ``name`` (a key of :data:`CONTRACTS`) for Arrow tables."""
+    return pa_schema.DataFrameSchema(
+        {column: pa_schema.Column(_arrow_type(rule), _checks(pa_schema.Check, rule),
+                                  unique=rule.unique)
+         for column, rule in CONTRACTS[name].items()},
+        name=name, strict=False, coerce=False,
+    )
+
+
+@cache
+def pandas_schema(name: str) -> pandera.pandas.DataFrameSchema:
+    """Contract ``name`` (a key of :data:`CONTRACTS`) for pandas frames (imports pandas)."""
+    import pandera.pandas as pd_schema
+
+    types = {"integer": "int64", "text": str}
+    return pd_schema.DataFrameSchema(
+        {column: pd_schema.Column(types[rule.kind], _checks(pd_schema.Check, rule),
+                                  unique=rule.unique)
+         for column, rule in CONTRACTS[name].items()},
+        name=name, strict=False, coerce=False,
+    )
 
 
 def warm_up() -> None:
-    """Validate empty frames once, so that pandera loads its pandas backends and built-in
-    checks (about half a second of imports) now, in a background thread, instead of during
-    the first real validation."""
-    Recipients.validate(pd.DataFrame({
-        "row_number": pd.Series([], dtype="int64"),
-        "phone_number": pd.Series([], dtype="str"),
-        "region": pd.Series([], dtype="str"),
-    }), lazy=True)
-    Rejections.validate(pd.DataFrame({
-        "row_number": pd.Series([], dtype="int64"),
-        "rejected_reason": pd.Series([], dtype="str"),
-        "reason_code": pd.Series([], dtype="str"),
-    }), lazy=True)
+    """Validate empty tables once, so that pandera loads its backends and built-in checks now,
+    in a background thread, instead of during the first real validation."""
+    import pyarrow as pa
+
+    for name, rules in CONTRACTS.items():
+        empty = pa.schema([(column, _arrow_type(rule)) for column, rule in rules.items()])
+        arrow_schema(name).validate(empty.empty_table(), lazy=True)
 
 
 def validate_recipients(frame: pd.DataFrame) -> None:
     """Raise ``pandera.errors.SchemaErrors`` when ``frame`` breaks the recipients contract."""
-    Recipients.validate(frame, lazy=True)
+    pandas_schema("Recipients").validate(frame, lazy=True)
 
 
 def validate_rejections(frame: pd.DataFrame) -> None:
     """Raise ``pandera.errors.SchemaErrors`` when ``frame`` breaks the rejections contract."""
-    Rejections.validate(frame, lazy=True)
+    pandas_schema("Rejections").validate(frame, lazy=True)

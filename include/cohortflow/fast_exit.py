@@ -1,6 +1,6 @@
 """End a finished ``cohortflow`` command without the interpreter's teardown.
 
-After a large cohort, a process that has imported pandas, pyarrow and DuckDB spends about a
+After a large cohort, a process that has imported pyarrow, pandera and DuckDB spends about a
 quarter of a second on its way out: a last garbage collection over every object, then every
 module freed one by one. The operating system would free all of it at once. A command that
 leaves nothing behind (files written and closed, connections closed, no thread running) calls

@@ -1,9 +1,9 @@
 """One OpenBLAS thread for the ``cohortflow`` console command.
 
-numpy, which pandas imports for the output contracts, loads OpenBLAS, and OpenBLAS starts a
-worker thread for every core beyond the first. Each worker spins for about 0.1 s of CPU right
-after the import, waiting for matrix work that cohortflow never gives it, on a core DuckDB is
-using: seen in ``perf`` as ``blas_thread_server`` (90 ms of a 1M-row ``cohortflow process``).
+numpy, which pyarrow imports, loads OpenBLAS, and OpenBLAS starts a worker thread for every
+core beyond the first. Each worker spins for about 0.1 s of CPU right after the import, waiting
+for matrix work that cohortflow never gives it, on a core DuckDB is using: seen in ``perf`` as
+``blas_thread_server`` (90 ms of a 1M-row ``cohortflow process``).
 With ``OPENBLAS_NUM_THREADS=1`` OpenBLAS starts no worker.
 
 Only the console entry calls :func:`single_threaded`, like :mod:`cohortflow.collector`, and a

@@ -2,9 +2,10 @@
 
 An output is materialised as a DuckDB table (which spills to disk beyond the memory limit) and
 written with DuckDB's ``COPY`` to a temporary Parquet file. That file, exactly what will be
-published, is then validated against its pandera contract in a background thread, one batch of
-:data:`CHUNK_ROWS` rows at a time (pyarrow decodes the batch and runs pandera's string checks:
-both release the GIL), while the caller writes the next artefact. Uniqueness, which no batch can
+published, is then validated against its pandera contract in a background thread, one Arrow
+batch of :data:`CHUNK_ROWS` rows at a time (pandera's pyarrow backend: pyarrow decodes the batch
+and runs the checks, both releasing the GIL; no pandas), while the caller writes the next
+artefact. Uniqueness, which no batch can
 judge alone, is checked over the whole table in SQL. The caller publishes (renames) the files
 only once every check has passed.
 """
@@ -22,9 +23,9 @@ import duckdb
 from cohortflow.sqlfiles import quote_identifier
 
 if TYPE_CHECKING:  # pandera is imported by the contracts (see ingest._preload_contracts)
-    import pandera.pandas as pa
+    import pandera.pyarrow as pa
 
-CHUNK_ROWS = 1_000_000  # one batch of three columns: tens of MiB as Arrow and pandas
+CHUNK_ROWS = 1_000_000  # one batch of three columns: tens of MiB as Arrow
 
 
 class ContractError(ValueError):
@@ -107,16 +108,17 @@ def validate_parquet(
     ``chunk_rows`` rows at a time; raises ``pandera.errors.SchemaErrors``. A batch cannot see
     duplicates in another batch: pass a schema without uniqueness rules when the file may
     hold more than one batch, and check those with :func:`check_unique`."""
+    import pyarrow
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
     columns = list(schema.columns)
     validated = False
     for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-        schema.validate(batch.to_pandas(), lazy=True)
+        schema.validate(pyarrow.Table.from_batches([batch]), lazy=True)
         validated = True
     if not validated:  # no rows: the columns and their types are still checked
-        schema.validate(parquet.schema_arrow.empty_table().select(columns).to_pandas(), lazy=True)
+        schema.validate(parquet.schema_arrow.empty_table().select(columns), lazy=True)
 
 
 def start_validation(

@@ -50,7 +50,7 @@ def is_large(source: Path) -> bool:
 def memory_limit(*, on_disk: bool) -> str:
     """DuckDB's memory limit: ``COHORTFLOW_DUCKDB_MEMORY_LIMIT``, or the default for the mode."""
     # A bounded memory limit makes DuckDB spill to the scratch folder on very large cohorts.
-    # In memory, 768MB keeps the whole process (Python, Arrow, pandas chunks) under 1 GiB.
+    # In memory, 768MB keeps the whole process (Python, Arrow batches) under 1 GiB.
     return os.environ.get(MEMORY_LIMIT_ENV, "1GB" if on_disk else "768MB")
 
 

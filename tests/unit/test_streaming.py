@@ -30,7 +30,7 @@ def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) 
     path = tmp_path / "recipients.parquet"
     streaming.write_parquet(conn, "recipients_out", path)
     streaming.start_validation(
-        conn, "recipients_out", path, contracts.Recipients.to_schema(), chunk_rows=chunk_rows,
+        conn, "recipients_out", path, contracts.arrow_schema("Recipients"), chunk_rows=chunk_rows,
     ).result()
 
 

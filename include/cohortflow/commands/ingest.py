@@ -38,8 +38,10 @@ def _run_process(
     dnc: Path | None,
     out: Path,
 ) -> Any:
+    from cohortflow import without_pandas
     from cohortflow.digest import FileDigest
 
+    without_pandas.enter()  # this process never needs pandas: see cohortflow.without_pandas
     # The file is hashed (and its quotes counted) on one core while DuckDB is imported on the
     # other, then DuckDB reads a CSV file while the rest of the pipeline is imported (about
     # half a second)
