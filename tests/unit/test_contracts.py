@@ -159,31 +159,22 @@ def test_without_pandas_a_later_import_of_pandas_fails_as_if_not_installed(
     assert result.stdout.splitlines() == ["completed 2 1", "No module named 'pandas'"]
 
 
-def test_without_the_console_entry_pandas_stays_importable() -> None:
-    code = (
-        "from cohortflow import without_pandas\n"
-        "print(without_pandas.enter())  # a library caller, a test calling the click group\n"
-        "import cohortflow.contracts as contracts\n"
-        "contracts.warm_up()\n"
-        "import pandas\n"
-        "print(pandas.DataFrame({'a': [1]}).shape)\n"
-    )
-    result = python_process(code)
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "(1,", "1)"]
-
-
-def test_an_imported_pandas_is_left_alone() -> None:
-    code = (
-        "import pandas\n"
-        "from cohortflow import without_pandas\n"
-        "without_pandas.allow()\n"
-        "print(without_pandas.enter())\n"
-        "import pandas.api.types\n"
-        "print(pandas.DataFrame({'a': [1]}).shape)\n"
-    )
-    result = python_process(code)
+@pytest.mark.parametrize("prelude", [
+    # a library caller, or a test calling the click group: the console entry never allowed it
+    "from cohortflow import without_pandas\n"
+    "print(without_pandas.enter())\n"
+    "import cohortflow.contracts as contracts\n"
+    "contracts.warm_up()\n"
+    "import pandas\n",
+    # the console entry allowed it, but pandas was imported before: left alone
+    "import pandas\n"
+    "from cohortflow import without_pandas\n"
+    "without_pandas.allow()\n"
+    "print(without_pandas.enter())\n"
+    "import pandas.api.types\n",
+], ids=["library caller", "pandas imported before"])
+def test_pandas_stays_usable_where_the_console_did_not_hide_it_first(prelude: str) -> None:
+    result = python_process(prelude + "print(pandas.DataFrame({'a': [1]}).shape)\n")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "(1,", "1)"]
