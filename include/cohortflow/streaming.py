@@ -5,9 +5,8 @@ written with DuckDB's ``COPY`` to a temporary Parquet file. That file, exactly w
 published, is then validated against its pandera contract in a background thread, one Arrow
 batch of :data:`CHUNK_ROWS` rows at a time (pandera's pyarrow backend: pyarrow decodes the batch
 and runs the checks, both releasing the GIL; no pandas), while the caller writes the next
-artefact. Uniqueness, which no batch can
-judge alone, is checked over the whole table in SQL. The caller publishes (renames) the files
-only once every check has passed.
+artefact. Uniqueness, which no batch can judge alone, is checked over the whole table in SQL.
+The caller publishes (renames) the files only once every check has passed.
 """
 
 from __future__ import annotations
