@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas
-    import pandera.pyarrow
 
 
 @contextmanager
@@ -106,7 +105,7 @@ def _arrow_type(rule: ColumnRule) -> Any:
 
 
 @cache
-def arrow_schema(name: str) -> pandera.pyarrow.DataFrameSchema:
+def arrow_schema(name: str) -> pa_schema.DataFrameSchema:
     """Contract ``name`` (a key of :data:`CONTRACTS`) for Arrow tables."""
     return pa_schema.DataFrameSchema(
         {column: pa_schema.Column(_arrow_type(rule), _checks(pa_schema.Check, rule),
