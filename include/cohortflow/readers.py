@@ -299,10 +299,11 @@ def rows_between_sql(first: int, last: int, row_count: int) -> str:
     the row groups holding those rows. At 10M rows, filtering on row_number scanned all 137 row
     groups for every chunk of 1.5M rows.
 
-    This holds only while no row of ``raw_table`` is deleted: a delete that empties row groups
-    lets DuckDB (2.0) drop them and number the later rows again. Deleting each chunk's rows once
-    done, to free their memory at 10M rows, shifted the rowids of the rows after them, and
-    later chunks came back short (1,437,702 rows instead of 1,500,000)."""
+    This holds only while no row of ``raw_table`` is deleted: after a delete, DuckDB (2.0) may
+    vacuum the table's row groups and number the rows after them again. Deleting each chunk's
+    rows once done, to free their memory at 10M rows, moved the first remaining rowid from
+    3,000,000 to 2,937,702 after the second chunk, and later chunks came back short
+    (1,437,702 rows instead of 1,500,000)."""
     if first <= 1 and last >= row_count:
         return _NUMBERED_ROWS_SQL
     return f"{_NUMBERED_ROWS_SQL} where rowid between {first - 1:d} and {last - 1:d}"
