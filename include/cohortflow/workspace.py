@@ -54,14 +54,22 @@ def memory_limit(*, on_disk: bool) -> str:
     return os.environ.get(MEMORY_LIMIT_ENV, "1GB" if on_disk else "768MB")
 
 
+#: DuckDB checkpoints a database once the changes a commit leaves behind pass this size (16 MB
+#: by default), vacuuming deleted rows on the way. The scratch database is thrown away once the
+#: cohort is processed, so a checkpoint of it only costs: at 10M rows, one fired in the last
+#: chunk and took 4.1 s (2.5 s of it vacuuming deleted rows).
+CHECKPOINT_THRESHOLD = "1TB"
+
+
 def connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection that spills into ``scratch`` (and keeps its database there when
-    ``on_disk``); an unusable memory limit is a :class:`SettingsError`."""
+    ``on_disk``), never checkpointed; an unusable memory limit is a :class:`SettingsError`."""
     limit = memory_limit(on_disk=on_disk)
     try:
         return duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
             "temp_directory": str(scratch / "spill"),
             "memory_limit": limit,
+            "checkpoint_threshold": CHECKPOINT_THRESHOLD,
         })
     except (duckdb.ParserException, duckdb.InvalidInputException) as exc:
         raise SettingsError(
