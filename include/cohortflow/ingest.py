@@ -22,7 +22,6 @@ import duckdb
 
 from cohortflow import (
     formatters,
-    phones,
     phones_fast,
     streaming,
     template_sql,
@@ -273,9 +272,9 @@ def _run(
     # dedupe one statement; otherwise Jinja renders the materialised checks in between.
     message_sql = _message_sql(fields, message, layout)
     checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
-                            phone_column=phone_column, fields=fields)
+                            fields=fields)
     final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=message_sql,
-                           source="chunk_rows", phone_column=phone_column, fields=fields)
+                           source="chunk_rows", fields=fields)
     size = chunk_rows()
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
@@ -407,24 +406,19 @@ def _compile_templates(
 def _phone_lookup(
     conn: duckdb.DuckDBPyConnection, column: str, region: str, *, sql_dir: Path,
 ) -> None:
-    """The table ``phone_lookup(raw, e164, region, error)`` for the phones of ``chunk_rows``."""
-    distinct_sql = f"select distinct {column} as raw from chunk_rows where {column} is not null"
+    """The table ``phone_lookup(row_number, e164, region, error)`` for the rows of
+    ``chunk_rows`` that have a phone."""
+    values_sql = (f"select row_number, {column} as raw from chunk_rows "
+                  f"where {column} is not null")
     if phones_fast.fast_paths_enabled():  # the same results, decided in SQL where provable
-        phones_fast.create_phone_lookup(conn, sql_dir, distinct_sql, region)
+        phones_fast.create_phone_lookup(conn, sql_dir, values_sql, region)
         return
-    import pyarrow as pa
-
-    values = conn.sql(distinct_sql).to_arrow_table().column("raw").combine_chunks()
-    results = phones.normalize_phones(values, region)
-    lookup = pa.table(
-        {
-            "raw": values,
-            "e164": results.column("e164"),
-            "region": results.column("region"),
-            "error": results.column("error"),
-        }
-    )
-    conn.register("phone_lookup", lookup)
+    values = conn.sql(f"select distinct raw from ({values_sql})").fetchall()
+    phones_fast.register_library_results(conn, [raw for (raw,) in values], region)
+    conn.execute("create or replace temp table phone_lookup as "
+                 f"select row_number, e164, region, error from ({values_sql}) "
+                 "join _phone_library using (raw)")
+    conn.unregister("_phone_library")
 
 
 def _message_sql(

@@ -2,8 +2,8 @@
 
 :func:`cohortflow.phones.normalize_distinct` calls ``phonenumbers.parse`` +
 ``is_valid_number`` + ``format_number(E164)`` once per distinct value (about 19,000 values per
-second per core). Here the same decisions are taken in SQL over all distinct values at once,
-using phonenumbers' own per-region metadata, loaded at run time (country calling codes,
+second per core). Here the same decisions are taken in SQL over the phone of every row at
+once, using phonenumbers' own per-region metadata, loaded at run time (country calling codes,
 international and national prefixes for parsing, general and per-type national-number patterns
 and possible lengths, leading digits). The SQL mirrors, step by step, the library's
 ``_maybe_strip_i18n_prefix_and_normalize``, ``_extract_country_code``,
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 FAST_PATHS_ENV = "COHORTFLOW_FAST_PATHS"
 NON_GEO = "001"
-#: A calling code with fewer values than this (among the distinct values of a chunk) is left to
+#: A calling code with fewer values than this (among the phones of a chunk) is left to
 #: the library: defining and planning its rules takes about 5 ms per region, the library about
 #: 50 µs per value. The default region's code is always decided in SQL.
 MIN_VALUES_FOR_RULES = 100
@@ -309,10 +309,10 @@ def decide_in_sql(
     *,
     min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> None:
-    """From ``phone_distinct(raw)`` build the temp table ``phone_fast(raw, e164, region, error,
-    undecided)``: the library's answer for every decided value. Values of a calling code with
-    fewer than ``min_values_for_rules`` values, and of a region no other value needed the rules
-    of, are left undecided (the library decides them)."""
+    """From ``phone_values(row_number, raw)`` build the temp table ``phone_fast(row_number,
+    e164, region, error, undecided)``: the library's answer for every decided value. Values of
+    a calling code with fewer than ``min_values_for_rules`` values, and of a region no other
+    value needed the rules of, are left undecided (the library decides them)."""
     phones.check_region(default_region)
     default_code = phonenumbers.country_code_for_region(default_region)
     default_main = _regions_for_code(default_code)[0]
@@ -365,7 +365,7 @@ def decide_in_sql(
     ))
     conn.execute("drop table phone_parsed")  # free each intermediate as soon as it is used
     counts = conn.execute(
-        "select (select count(*) from phone_fast), (select count(*) from phone_distinct)"
+        "select (select count(*) from phone_fast), (select count(*) from phone_values)"
     ).fetchall()[0]
     if counts[0] != counts[1]:
         raise duckdb.InvalidInputException(
@@ -375,49 +375,64 @@ def decide_in_sql(
 def create_phone_lookup(
     conn: duckdb.DuckDBPyConnection,
     sql_dir: Path,
-    distinct_sql: str,
+    values_sql: str,
     default_region: str,
     *,
     normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
     min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> dict[str, int]:
-    """Create the table ``phone_lookup(raw, e164, region, error, undecided)`` for the values
-    of ``distinct_sql`` (one ``raw`` column of distinct, non-null strings); ``undecided`` is
-    false on every row (what the fast path could not decide, the library has).
+    """Create the table ``phone_lookup(row_number, e164, region, error, undecided)`` for the
+    rows of ``values_sql`` (``row_number``, unique, and ``raw``, the phone as written, not
+    null); ``undecided`` is false on every row (what the fast path could not decide, the
+    library has).
 
-    The fast path decides what it can; the rest goes through ``normalizer`` (the library).
-    Returns counts: ``distinct``, ``fast`` (decided in SQL) and ``library``.
+    The fast path decides what it can; each distinct spelling of the rest goes once through
+    ``normalizer`` (the library). Returns counts: ``values`` (rows), ``fast`` (rows decided in
+    SQL) and ``library`` (spellings the library decided).
     """
-    conn.execute(f"create or replace temp table phone_distinct as {distinct_sql}")
+    conn.execute(f"create or replace temp view phone_values as {values_sql}")
     try:
         decide_in_sql(conn, sql_dir, default_region, min_values_for_rules=min_values_for_rules)
-        undecided_sql = "select raw from phone_fast where undecided"
     except duckdb.OutOfMemoryException:
         raise  # the library would not fit either: ingest says what to do
     except duckdb.Error as exc:  # e.g. a metadata pattern RE2 cannot compile
         log.warning("phone fast path unavailable, using phonenumbers for every value: %s", exc)
-        conn.execute("create or replace temp table phone_fast as select raw, null::varchar as "
-                     "e164, null::varchar as region, null::varchar as error, true as undecided "
-                     "from phone_distinct")
-        undecided_sql = "select raw from phone_distinct"
+        conn.execute("create or replace temp table phone_fast as select row_number, "
+                     "null::varchar as e164, null::varchar as region, null::varchar as error, "
+                     "true as undecided from phone_values")
+    conn.execute("create or replace temp table phone_undecided as select row_number, raw "
+                 "from phone_fast join phone_values using (row_number) where undecided")
+    rest = conn.sql("select distinct raw from phone_undecided").fetchall()
+    undecided = conn.execute("select count(*) from phone_undecided").fetchall()[0][0]
+    if rest:  # the library's answers replace the undecided rows (in place: no copy)
+        register_library_results(conn, [raw for (raw,) in rest], default_region, normalizer)
+        conn.execute("delete from phone_fast where undecided")
+        conn.execute("insert into phone_fast select row_number, e164, region, error, false "
+                     "from phone_undecided join _phone_library using (raw)")
+        conn.unregister("_phone_library")
+    conn.execute("drop table if exists phone_lookup")
+    conn.execute("alter table phone_fast rename to phone_lookup")
+    total = conn.execute("select count(*) from phone_lookup").fetchall()[0][0]
+    conn.execute("drop table phone_undecided")
+    conn.execute("drop view phone_values")
+    conn.execute("drop table if exists phone_parsed")  # only phone_lookup is used from here
+    return {"values": int(total), "fast": int(total) - int(undecided), "library": len(rest)}
+
+
+def register_library_results(
+    conn: duckdb.DuckDBPyConnection,
+    values: list[str],
+    region: str,
+    normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
+) -> None:
+    """Register ``_phone_library(raw, e164, region, error)``: ``normalizer``'s answer for each
+    of ``values`` (distinct spellings)."""
     import pyarrow as pa  # here, not at the top: see cohortflow.ingest (imports)
 
-    rest = conn.sql(undecided_sql).to_arrow_table().column("raw").to_pylist()
-    results = normalizer(rest, default_region)
+    results = normalizer(values, region)
     conn.register("_phone_library", pa.table({
-        "raw": pa.array(rest, pa.string()),
+        "raw": pa.array(values, pa.string()),
         "e164": pa.array(results.e164, pa.string()),
         "region": pa.array(results.region, pa.string()),
         "error": pa.array(results.error, pa.string()),
     }))
-    if rest:  # the library's answers replace the undecided rows (in place: no copy)
-        conn.execute("delete from phone_fast where undecided")
-        conn.execute("insert into phone_fast select raw, e164, region, error, false "
-                     "from _phone_library")
-    conn.unregister("_phone_library")
-    conn.execute("drop table if exists phone_lookup")
-    conn.execute("alter table phone_fast rename to phone_lookup")
-    total = conn.execute("select count(*) from phone_distinct").fetchall()[0][0]
-    for table in ("phone_distinct", "phone_parsed"):
-        conn.execute(f"drop table if exists {table}")  # only phone_lookup is used from here
-    return {"distinct": int(total), "fast": int(total) - len(rest), "library": len(rest)}

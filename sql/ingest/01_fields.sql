@@ -1,4 +1,5 @@
--- fields: one row per data row with the phone's raw text and every mapped field, formatted.
+-- fields: one row per data row with every mapped field, formatted (the phone's results join on
+-- row_number: phone_lookup).
 -- Blank values are never passed to a formatting macro; a macro returning NULL for a non-blank
 -- value marks a formatting failure (rejected later as format_error:<field>).
 -- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
@@ -8,7 +9,6 @@
 with sourced as (
     select
         row_number,
-        {{ phone_column }} as phone_raw,
         c_overflow as overflow
         {%- for field in fields %},
         {{ field.source_sql }} as raw_{{ loop.index }}
@@ -17,7 +17,6 @@ with sourced as (
 )
 select
     row_number,
-    phone_raw,
     overflow
     {%- for field in fields %},
     raw_{{ loop.index }},

@@ -2,7 +2,7 @@
 -- digits after '+', which E.164 keeps to 15, the first never 0), region, formatted fields and
 -- the row-level reasons found so far (invalid phone, malformed row, missing required field,
 -- formatting failure, do-not-contact).
--- phone_lookup(raw, e164, region, error) holds one result per distinct raw phone text;
+-- phone_lookup(row_number, e164, region, error) holds the result of each row with a phone;
 -- dnc_numbers(e164) holds the campaign's do-not-contact list.
 -- A query: 03_dedupe.sql includes it as its `checked` CTE (simple templates), or ingest.py
 -- materialises it for the Jinja renderer.
@@ -37,4 +37,4 @@ select
              then 'do_not_contact: the number is on the do-not-contact list' end
     ), '') as reasons
 from fields
-left join phone_lookup on phone_lookup.raw = fields.phone_raw
+left join phone_lookup on phone_lookup.row_number = fields.row_number

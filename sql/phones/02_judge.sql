@@ -1,4 +1,4 @@
--- phone_fast(raw, e164, region, error, undecided): the library's answer for every value of
+-- phone_fast(row_number, e164, region, error, undecided): the library's answer for every row of
 -- phone_parsed, in one pass with no join. Each CASE dispatches on the calling code or the
 -- metadata key (most frequent first), so a value runs only its own region's patterns.
 --   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key,
@@ -22,7 +22,7 @@
 create or replace temp table phone_fast as
 with keyed as (
     select
-        raw, error, cc, nn, undecided,
+        row_number, error, cc, nn, undecided,
         coalesce(meta, case cc{{ never(codes) }}
             {%- for code in codes %}
             when {{ code.cc }} then {{ code.main_key | literal }}
@@ -71,7 +71,7 @@ measured as (
 ),
 national as (
     select
-        raw, error, cc, nn, undecided,
+        row_number, error, cc, nn, undecided,
         case when potential is null or potential_length is null then null
              when potential_length in ('short', 'local', 'invalid') then nn
              else potential end as nsn
@@ -124,7 +124,7 @@ detailed as (
     from judged
 )
 select
-    raw,
+    row_number,
     case when valid and not too_long then '+' || cc || nsn end as e164,
     -- the key is the region, or n<code> for a non-geographic code (region 001)
     case when not valid or too_long then null
