@@ -2,8 +2,8 @@
 -- phone_values(row_number, raw), for the values whose shape this path handles: spaces, one
 -- leading '+', ASCII or full-width digits and the separators ( ) . - only, with at least 3
 -- digits. Every row, not each distinct spelling: nearly every spelling of a cohort is its own,
--- and the results join the rows on row_number, an integer, instead of on the text (at 1M rows:
--- no DISTINCT, and less CPU in the join than the parse of the few repeated spellings costs).
+-- and the results join the rows on row_number, an integer, instead of on the text (at 1M rows,
+-- the DISTINCT and the join on the text cost more CPU than parsing the few repeats again).
 -- Columns: row_number, error (a parse error), cc, nn (the national number before
 -- national-prefix stripping), meta (the key of the metadata the parser strips with; NULL: the
 -- main region of cc), undecided (true: the library must decide; so is every value of another
