@@ -410,15 +410,9 @@ def _phone_lookup(
     ``chunk_rows`` that have a phone."""
     values_sql = (f"select row_number, {column} as raw from chunk_rows "
                   f"where {column} is not null")
-    if phones_fast.fast_paths_enabled():  # the same results, decided in SQL where provable
-        phones_fast.create_phone_lookup(conn, sql_dir, values_sql, region)
-        return
-    values = conn.sql(f"select distinct raw from ({values_sql})").fetchall()
-    phones_fast.register_library_results(conn, [raw for (raw,) in values], region)
-    conn.execute("create or replace temp table phone_lookup as "
-                 f"select row_number, e164, region, error from ({values_sql}) "
-                 "join _phone_library using (raw)")
-    conn.unregister("_phone_library")
+    # the same results either way: decided in SQL where provable, or all by the library
+    phones_fast.create_phone_lookup(conn, sql_dir, values_sql, region,
+                                    fast=phones_fast.fast_paths_enabled())
 
 
 def _message_sql(

@@ -378,6 +378,7 @@ def create_phone_lookup(
     values_sql: str,
     default_region: str,
     *,
+    fast: bool = True,
     normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
     min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> dict[str, int]:
@@ -386,17 +387,24 @@ def create_phone_lookup(
     null); ``undecided`` is false on every row (what the fast path could not decide, the
     library has).
 
-    The fast path decides what it can; each distinct spelling of the rest goes once through
-    ``normalizer`` (the library). Returns counts: ``values`` (rows), ``fast`` (rows decided in
-    SQL) and ``library`` (spellings the library decided).
+    The fast path (unless ``fast`` is false: :func:`fast_paths_enabled`) decides what it can;
+    each distinct spelling of the rest goes once through ``normalizer`` (the library). Returns
+    counts: ``values`` (rows), ``fast`` (rows decided in SQL) and ``library`` (spellings the
+    library decided).
     """
+    phones.check_region(default_region)  # also when no value goes to the library
     conn.execute(f"create or replace temp view phone_values as {values_sql}")
-    try:
-        decide_in_sql(conn, sql_dir, default_region, min_values_for_rules=min_values_for_rules)
-    except duckdb.OutOfMemoryException:
-        raise  # the library would not fit either: ingest says what to do
-    except duckdb.Error as exc:  # e.g. a metadata pattern RE2 cannot compile
-        log.warning("phone fast path unavailable, using phonenumbers for every value: %s", exc)
+    if fast:
+        try:
+            decide_in_sql(conn, sql_dir, default_region,
+                          min_values_for_rules=min_values_for_rules)
+        except duckdb.OutOfMemoryException:
+            raise  # the library would not fit either: ingest says what to do
+        except duckdb.Error as exc:  # e.g. a metadata pattern RE2 cannot compile
+            log.warning("phone fast path unavailable, using phonenumbers for every value: %s",
+                        exc)
+            fast = False
+    if not fast:  # every row undecided: the library answers them all
         conn.execute("create or replace temp table phone_fast as select row_number, "
                      "null::varchar as e164, null::varchar as region, null::varchar as error, "
                      "true as undecided from phone_values")
@@ -405,7 +413,7 @@ def create_phone_lookup(
     rest = conn.sql("select distinct raw from phone_undecided").fetchall()
     undecided = conn.execute("select count(*) from phone_undecided").fetchall()[0][0]
     if rest:  # the library's answers replace the undecided rows (in place: no copy)
-        register_library_results(conn, [raw for (raw,) in rest], default_region, normalizer)
+        _register_library_results(conn, [raw for (raw,) in rest], default_region, normalizer)
         conn.execute("delete from phone_fast where undecided")
         conn.execute("insert into phone_fast select row_number, e164, region, error, false "
                      "from phone_undecided join _phone_library using (raw)")
@@ -419,11 +427,11 @@ def create_phone_lookup(
     return {"values": int(total), "fast": int(total) - int(undecided), "library": len(rest)}
 
 
-def register_library_results(
+def _register_library_results(
     conn: duckdb.DuckDBPyConnection,
     values: list[str],
     region: str,
-    normalizer: phones.DistinctNormalizer = phones.normalize_distinct,
+    normalizer: phones.DistinctNormalizer,
 ) -> None:
     """Register ``_phone_library(raw, e164, region, error)``: ``normalizer``'s answer for each
     of ``values`` (distinct spellings)."""
