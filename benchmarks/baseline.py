@@ -16,12 +16,26 @@ import csv
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pd_schema
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
-from cohortflow import contracts, phones, templating
+from cohortflow import phones
 from cohortflow.config import infer_mapping, load_campaign
-from cohortflow.csvsafe import csv_safe
+from cohortflow.ingest.contracts import CONTRACTS, rule_checks
+from cohortflow.render import MessageTemplate, csv_safe
+from cohortflow.render.jinja import error_detail
+
+
+def pandas_schema(name: str) -> pd_schema.DataFrameSchema:
+    """cohortflow's contract ``name``, built for pandas frames (the same column rules)."""
+    types = {"integer": "int64", "text": str}
+    return pd_schema.DataFrameSchema(
+        {column: pd_schema.Column(types[rule.kind], rule_checks(pd_schema.Check, rule),
+                                  unique=rule.unique)
+         for column, rule in CONTRACTS[name].items()},
+        name=name, strict=False, coerce=False,
+    )
 
 
 def validate_phone(value: str | None, region: str) -> tuple[str | None, str | None, str]:
@@ -31,13 +45,13 @@ def validate_phone(value: str | None, region: str) -> tuple[str | None, str | No
     try:
         number = phonenumbers.parse(value, region)
     except NumberParseException as exc:
-        return None, None, phones._PARSE_ERRORS.get(exc.error_type, "could not be parsed")
+        return None, None, phones.PARSE_ERRORS.get(exc.error_type, "could not be parsed")
     if phonenumbers.is_valid_number(number):
         e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
         if phones.too_long_for_e164(e164):
             return None, None, phones.E164_TOO_LONG
         return e164, phonenumbers.region_code_for_number(number), ""
-    return None, None, phones._invalid_detail(number)
+    return None, None, phones.invalid_detail(number)
 
 
 def process(source: Path, campaign_path: Path, out: Path) -> dict[str, int]:
@@ -49,7 +63,7 @@ def process(source: Path, campaign_path: Path, out: Path) -> dict[str, int]:
     headers = list(frame.columns)
     mapping = infer_mapping(headers, set(campaign.variables) or None)
     fields = mapping.output_fields()
-    template = (templating.MessageTemplate.compile(campaign.template, field="template")
+    template = (MessageTemplate.compile(campaign.template, field="template")
                 if campaign.template else None)
     phone_column = mapping.phone_number.column_name or ""
     records = frame.to_dict("records")
@@ -70,7 +84,7 @@ def process(source: Path, campaign_path: Path, out: Path) -> dict[str, int]:
                 message = template.render({**values, "phone_number": e164,
                                            "region": number_region})
             except Exception as exc:
-                reasons.append(f"render_error: template: {templating._error_detail(exc)}")
+                reasons.append(f"render_error: template: {error_detail(exc)}")
         if not reasons and e164 is not None:
             if e164 in kept:
                 reasons.append(f"duplicate_phone: same number as row {kept[e164]}, which is kept")
@@ -83,10 +97,10 @@ def process(source: Path, campaign_path: Path, out: Path) -> dict[str, int]:
                                "region": number_region, **values,
                                **({"message": message} if template is not None else {})})
     recipients_frame = pd.DataFrame(recipients)
-    contracts.validate_recipients(recipients_frame)
+    pandas_schema("Recipients").validate(recipients_frame, lazy=True)
     rejections = pd.DataFrame(rejected_rows, columns=["row_number", "rejected_reason"])
     rejections["reason_code"] = rejections["rejected_reason"].str.split(": ").str[0]
-    contracts.validate_rejections(rejections)
+    pandas_schema("Rejections").validate(rejections, lazy=True)
     out.mkdir(parents=True, exist_ok=True)
     recipients_frame.to_csv(out / "recipients.csv", index=False)
     rejections[["row_number", "rejected_reason"]].to_csv(out / "rejections.csv", index=False)

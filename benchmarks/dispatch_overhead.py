@@ -17,10 +17,9 @@ import pyarrow.parquet as pq
 
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch import run_dispatch
-from cohortflow.providers.base import Credentials
-from cohortflow.providers.registry import adapter_for
+from cohortflow.providers import Credentials, adapter_for
 from cohortflow.sandbox import start_sandbox
-from cohortflow.warehouse_paths import cohort_dir
+from cohortflow.warehouse import cohort_dir
 
 ALWAYS_OPEN = {"allowed_start_time": "00:00", "allowed_end_time": "00:00", "timezone": "UTC"}
 

@@ -51,8 +51,9 @@ def child_env() -> dict[str, str]:
 
 def warm_up() -> None:
     """Compile and cache the bytecode of what both commands import (not measured)."""
-    subprocess.run([sys.executable, "-c", "import cohortflow.commands.ingest, cohortflow.ingest, "
-                    "benchmarks.baseline"], env=child_env(), cwd=PROJECT, check=True)
+    subprocess.run([sys.executable, "-c", "import cohortflow.cli.ingest, "
+                    "cohortflow.ingest.process, benchmarks.baseline"],
+                   env=child_env(), cwd=PROJECT, check=True)
 
 
 def run_child(command: list[str]) -> Run:
@@ -419,9 +420,7 @@ def main() -> None:
         *_cost_lines(fast_runs),
         "Where cohortflow's time went, in seconds, in the last run of each size: the steps "
         "`summary.json` times and the rest of that run's wall time (interpreter start-up, "
-        "imports, hashing the file, the report). `read` runs in a thread while the command "
-        "imports the pipeline (cohortflow.prefetch), so part of it overlaps the start-up it is "
-        "taken from:",
+        "imports, hashing the file, the report):",
         "",
         *step_lines(steps, last_fast_runs),
         "",

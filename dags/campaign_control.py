@@ -37,7 +37,7 @@ def campaign_control() -> None:
 
     @task
     def apply(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from cohortflow.dispatch_jobs import control
+        from cohortflow.dispatch.tasks import control
 
         params = params or {}
         return control(str(params["campaign_id"]), str(params["action"]))

@@ -37,7 +37,6 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import (
-    Asset,
     AssetOrTimeSchedule,
     CronTriggerTimetable,
     TriggerRule,
@@ -45,7 +44,8 @@ from airflow.sdk import (
     task,
 )
 
-RECIPIENTS = Asset(name="cohortflow_recipients", uri="cohortflow://recipients")
+from cohortflow.assets import RECIPIENTS
+
 PROVIDER_KINDS = ("sarvam", "cometchat", "messaging_csv", "nexus", "http_json")
 
 
@@ -66,7 +66,7 @@ def campaign_dispatch() -> None:
 
     @task
     def plan(kind: str) -> list[dict[str, Any]]:
-        from cohortflow.dispatch_jobs import plan_provider
+        from cohortflow.dispatch.tasks import plan_provider
 
         return plan_provider(kind)
 
@@ -75,13 +75,13 @@ def campaign_dispatch() -> None:
                              "/b{{ task.op_kwargs['ref']['batch_number'] }}"
                              "a{{ task.op_kwargs['ref']['attempt'] }}")
     def submit(ref: dict[str, Any]) -> dict[str, Any]:
-        from cohortflow.dispatch_jobs import submit_ref
+        from cohortflow.dispatch.tasks import submit_ref
 
         return submit_ref(ref)
 
     @task(pool="warehouse_writer", trigger_rule=TriggerRule.ALL_DONE)
     def record() -> dict[str, int]:
-        from cohortflow.dispatch_jobs import record_all
+        from cohortflow.dispatch.tasks import record_all
 
         return record_all()
 

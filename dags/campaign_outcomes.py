@@ -34,13 +34,13 @@ def campaign_outcomes() -> None:
 
     @task
     def ingest() -> dict[str, Any]:
-        from cohortflow.dispatch_jobs import collect_all_outcomes
+        from cohortflow.dispatch.tasks import collect_all_outcomes
 
         return collect_all_outcomes()
 
     @task(pool="warehouse_writer")
     def record() -> dict[str, int]:
-        from cohortflow.dispatch_jobs import record_all
+        from cohortflow.dispatch.tasks import record_all
 
         return record_all()
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-RECIPIENTS = Asset(name="cohortflow_recipients", uri="cohortflow://recipients")
+from cohortflow.assets import RECIPIENTS
 
 
 @dag(
@@ -54,7 +54,7 @@ def cohort_ingest() -> None:
 
     @task
     def discover(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        from cohortflow.pipeline import find_new_files
+        from cohortflow.ingest.tasks import find_new_files
 
         params = params or {}
         return find_new_files(
@@ -63,14 +63,14 @@ def cohort_ingest() -> None:
 
     @task(map_index_template="{{ task.op_kwargs['item']['name'] }}")
     def process(item: dict[str, Any]) -> dict[str, Any]:
-        from cohortflow.pipeline import process_file
+        from cohortflow.ingest.tasks import process_file
 
         return process_file(item)
 
     @task(pool="warehouse_writer", outlets=[RECIPIENTS])
     def publish(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from cohortflow.commands.ingest import report_table
-        from cohortflow.pipeline import publish as publish_results
+        from cohortflow.cli.ingest import report_table
+        from cohortflow.ingest.tasks import publish as publish_results
 
         published = publish_results(list(results))
         print(report_table(published))

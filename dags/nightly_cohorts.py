@@ -25,17 +25,16 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, CronTriggerTimetable, task
+from airflow.sdk import DAG, CronTriggerTimetable, task
 
-from cohortflow.nightly import SqlCohort, campaign_timezone, find_sql_cohorts
-
-RECIPIENTS = Asset(name="cohortflow_recipients", uri="cohortflow://recipients")
+from cohortflow.assets import RECIPIENTS
+from cohortflow.ingest.nightly import SqlCohort, campaign_timezone, find_sql_cohorts
 
 
 @task(retries=1)
 def query(name: str, **context: Any) -> dict[str, Any]:
     """Run the SQL for the night and validate its result into the night's cohort."""
-    from cohortflow.nightly import run_sql_cohort
+    from cohortflow.ingest.tasks import run_sql_cohort
 
     when = context.get("logical_date") or context["dag_run"].run_after
     return run_sql_cohort(name, when.isoformat())
@@ -44,7 +43,7 @@ def query(name: str, **context: Any) -> dict[str, Any]:
 @task(pool="warehouse_writer", outlets=[RECIPIENTS])
 def publish(result: dict[str, Any]) -> dict[str, Any]:
     """Register the night's cohort in the catalog (replacing that date's earlier run)."""
-    from cohortflow.nightly import publish_sql_cohort
+    from cohortflow.ingest.tasks import publish_sql_cohort
 
     return publish_sql_cohort(result)
 

@@ -7,7 +7,6 @@ every value is a bound parameter (``$name``). Two filters quote safely: ``ident`
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -15,9 +14,6 @@ from typing import Any
 
 import duckdb
 import jinja2
-from jinja2.bccache import Bucket
-
-log = logging.getLogger(__name__)
 
 
 def quote_identifier(name: str) -> str:
@@ -30,34 +26,10 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class _BytecodeCache(jinja2.FileSystemBytecodeCache):
-    """Jinja's compiled templates, kept between processes in a private folder of the temp
-    directory (``_jinja2-cache-<uid>``, mode 0700): every ``cohortflow`` process would otherwise
-    compile a cohort's SQL templates again (55 to 75 ms on a slow host day; 3 ms from the
-    cache). An entry is used only while its template's source is unchanged (Jinja checks a
-    checksum). A cache that cannot be written is skipped, never an error."""
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        try:
-            super().dump_bytecode(bucket)
-        except OSError as exc:  # a full or read-only temp directory
-            log.debug("could not cache the compiled template %s: %s", bucket.key, exc)
-
-
-def bytecode_cache() -> jinja2.BytecodeCache | None:
-    """The cache of compiled SQL templates, or None where no private temp folder can be made."""
-    try:  # its own file names: an entry holds no settings, and other Jinja users share the folder
-        return _BytecodeCache(pattern="cohortflow-sql-%s.cache")
-    except (OSError, RuntimeError) as exc:  # no safe temp directory
-        log.debug("compiled SQL templates are not cached: %s", exc)
-        return None
-
-
 @lru_cache(maxsize=4)
 def _environment(sql_dir: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(sql_dir),
-        bytecode_cache=bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

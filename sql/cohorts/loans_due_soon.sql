@@ -1,7 +1,7 @@
 -- campaign: loans
 -- description: Loan accounts whose EMI falls due in the three days after the night's date.
 --
--- A nightly SQL cohort (see include/cohortflow/nightly.py): one DuckDB select, a Jinja template
+-- A nightly SQL cohort (see include/cohortflow/ingest/nightly.py): one DuckDB select, a Jinja template
 -- with `ds` (the night's date in the campaign's timezone), `campaign` (its config), `project`
 -- and `warehouse` (folders); the catalog is attached read-only as `catalog`. The columns are the
 -- cohort's columns: the campaign's mapping, or the inferred one (phone_number, customer_id,

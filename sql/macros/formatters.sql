@@ -17,7 +17,7 @@
 --   * Helper macros that are not formatters start with `_fmt_` (never `fmt_`), so they are not
 --     offered to mappings. Call them by name (`_fmt_strip(x)`): a cohort is given only the
 --     formatters its mapping uses and the `fmt_`/`_fmt_` macros those call, by name, plus every
---     statement that is not a macro (see cohortflow.formatters.MacroFiles).
+--     statement that is not a macro (see cohortflow.render.formatters.MacroFiles).
 --   * Separate statements with `;`.
 --
 -- Regular expressions are RE2: `\d` and `\s` are ASCII only; `\p{Z}` matches Unicode spaces
@@ -159,7 +159,7 @@ CREATE OR REPLACE TEMP MACRO fmt_title_case(x) AS
 
 -- "+91 (98765) 43210" -> "919876543210"; full-width digits count; NULL when there is no digit.
 -- ASCII text (as many bytes as characters) has no full-width digit to translate, and each run
--- of non-digits is removed at once (1M values: 0.76 -> 0.43 s).
+-- of non-digits is removed at once.
 CREATE OR REPLACE TEMP MACRO fmt_digits_only(x) AS
     nullif(
         regexp_replace(
@@ -185,7 +185,7 @@ CREATE OR REPLACE TEMP MACRO fmt_iso_date_us(x) AS
 -- A macro's parameter is replaced by a copy of its argument wherever it is used: p is used a
 -- dozen times, and the number in it again in every test of _fmt_amount_number, so the parts
 -- would be extracted some thirty times per value. list_transform([v], lambda p: ...)[1] binds
--- v once (1M values: 3.6 -> 2.4 s; creating the macros: 67 -> 35 ms).
+-- v once.
 CREATE OR REPLACE TEMP MACRO fmt_amount(x) AS
     list_transform([_fmt_amount_parts(_fmt_strip(x))], lambda p: _fmt_amount_from_parts(p))[1];
 

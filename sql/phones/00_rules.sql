@@ -1,5 +1,5 @@
 -- Phone-number rules of some regions as TEMP macros, generated from phonenumbers' own metadata
--- (never hard-coded; see cohortflow/phones_fast.py). One set per metadata key <k> (a region
+-- (never hard-coded; see cohortflow/phones/rules.py). One set per metadata key <k> (a region
 -- code, or n<code> for a non-geographic calling code such as +800). Each takes a column (a
 -- string of ASCII digits) and runs at most the regular expressions its name says:
 --   _ph_gen_<k>(n)    the general national-number pattern matches n (no length check)

@@ -26,8 +26,7 @@ checked as (
     from shaped
 ),
 -- The separators are removed one by one, each only from the values that hold it: replace()
--- copies every value it is given, contains() only looks (at 1M values: 0.23 -> 0.15 s of CPU
--- against seven chained replace(), which were faster than regexp_replace() or translate()).
+-- copies every value it is given, contains() only looks.
 {%- for separator in separators %}
 {%- set before = "t" if loop.first else "without_" ~ loop.index0 %}
 without_{{ loop.index }} as (

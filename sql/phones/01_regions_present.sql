@@ -7,11 +7,10 @@
 -- region's rules cost about as much to define and plan as the library takes for a hundred
 -- values. A value of a region left out is decided by the library (02_judge.sql: library_key).
 -- Both starts are tested by one regular expression over 'nn,rest' (leading-digit patterns
--- hold only digits and digit classes, never a comma: phones_fast checks). A CASE, not a
+-- hold only digits and digit classes, never a comma: phones/rules.py checks). A CASE, not a
 -- FILTER: DuckDB computes an aggregate's input on every row before it filters.
 -- A leading-digit pattern matches at most prefix_digits digits, so only that many digits of
--- each start can decide it: the expressions run once per distinct (cc, starts), not per value
--- (at 1M values, 75,000 values of +1 and +44 had a few thousand: 0.06 -> 0.015 s).
+-- each start can decide it: the expressions run once per distinct (cc, starts), not per value.
 -- Needs the _ph_np_* macros of the keys the values use (the codes' main keys, the default).
 {%- macro start(digits) %}{% if prefix_digits %}left({{ digits }}, {{ prefix_digits }}){% else %}{{ digits }}{% endif %}{% endmacro %}
 with candidates as (

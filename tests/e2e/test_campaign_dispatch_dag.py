@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from cohortflow.sandbox import SandboxHandle, start_sandbox
-from cohortflow.settings import get_settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT / "include" / "examples" / "landing"
@@ -47,9 +46,7 @@ def area(
         monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")
         monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_PROVIDER",
                            json.dumps({"conn_type": "http", "password": "sandbox-key"}))
-        get_settings.cache_clear()
         yield tmp_path, sandbox
-        get_settings.cache_clear()
 
 
 def _run(dag_id: str) -> str:

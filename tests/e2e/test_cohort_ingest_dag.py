@@ -9,8 +9,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cohortflow.settings import get_settings
-
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT / "include" / "examples" / "landing"
 
@@ -26,9 +24,7 @@ def area(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path) -> I
     monkeypatch.setenv("COHORTFLOW_LANDING", str(landing))
     monkeypatch.setenv("COHORTFLOW_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("COHORTFLOW_CAMPAIGNS", str(PROJECT / "include" / "campaigns"))
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def _run_dag(**params: object) -> str:

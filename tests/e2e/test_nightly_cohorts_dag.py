@@ -15,14 +15,13 @@ import duckdb
 import pendulum
 import pytest
 
-from cohortflow.nightly import (
+from cohortflow.ingest.nightly import (
     campaign_timezone,
     find_sql_cohorts,
     local_date,
     nightly_cohort_id,
     read_header,
 )
-from cohortflow.settings import get_settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 DAG_ID = "nightly_loans_due_soon"
@@ -33,9 +32,7 @@ WEEK = [pendulum.datetime(2026, 1, day, 2, tz="Asia/Kolkata") for day in range(5
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("COHORTFLOW_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("COHORTFLOW_CAMPAIGNS", str(PROJECT / "include" / "campaigns"))
-    get_settings.cache_clear()
     yield tmp_path / "warehouse"
-    get_settings.cache_clear()
 
 
 def _cohorts(warehouse: Path) -> list[tuple[Any, ...]]:
@@ -106,7 +103,7 @@ def test_backfilling_a_week_gives_one_cohort_per_night_and_reruns_replace(
 
 
 def test_a_night_already_dispatched_is_kept_as_it_is(warehouse: Path) -> None:
-    from cohortflow.nightly import publish_sql_cohort, run_sql_cohort
+    from cohortflow.ingest.tasks import publish_sql_cohort, run_sql_cohort
 
     first = publish_sql_cohort(run_sql_cohort("loans_due_soon", WEEK[0]))
     assert first["status"] == "completed"
@@ -120,7 +117,7 @@ def test_a_night_already_dispatched_is_kept_as_it_is(warehouse: Path) -> None:
 
 def test_a_failing_query_names_the_file(warehouse: Path, tmp_path: Path, monkeypatch: Any) -> None:
     from cohortflow.errors import CohortError
-    from cohortflow.nightly import run_sql_cohort
+    from cohortflow.ingest.tasks import run_sql_cohort
 
     sql_dir = tmp_path / "sql"
     (sql_dir / "cohorts").mkdir(parents=True)
@@ -130,6 +127,5 @@ def test_a_failing_query_names_the_file(warehouse: Path, tmp_path: Path, monkeyp
         "-- campaign: loans\nselect * from no_such_table\n", encoding="utf-8"
     )
     monkeypatch.setenv("COHORTFLOW_SQL_DIR", str(sql_dir))
-    get_settings.cache_clear()
     with pytest.raises(CohortError, match=r"broken\.sql: the query failed"):
         run_sql_cohort("broken", WEEK[0])

@@ -13,18 +13,16 @@ from typing import Any
 
 import requests
 import yaml
-from tests.dispatch_support import indian_numbers, write_cohort
 from tests.integration.conftest import SANDBOX_KEY
+from tests.support.dispatch import indian_numbers, write_cohort
 
 from cohortflow.config import load_campaign
-from cohortflow.dispatch import run_dispatch
-from cohortflow.outbox import Outbox
-from cohortflow.outcomes import collect_outcomes, schedule_retries
+from cohortflow.dispatch import collect_outcomes, run_dispatch, schedule_retries
+from cohortflow.dispatch.outbox import Outbox
+from cohortflow.dispatch.windows import is_open
+from cohortflow.providers import RetryPolicy, adapter_for
 from cohortflow.providers.base import Batch, Credentials, SubmitResult
-from cohortflow.providers.http import RetryPolicy
-from cohortflow.providers.registry import adapter_for
 from cohortflow.sandbox import SandboxHandle
-from cohortflow.windows import is_open
 
 PROJECT = Path(__file__).resolve().parents[2]
 OFFICE = {"allowed_start_time": "09:00", "allowed_end_time": "18:00", "timezone": "Asia/Kolkata"}
@@ -68,14 +66,15 @@ def test_outside_the_window_nothing_is_sent_inside_everything_once(
 
 def _dispatch_cli(campaign_path: Path, warehouse: Path, crash_after: str | None) -> int:
     env = {**os.environ, "COHORTFLOW_PROVIDER_HTTP_JSON_KEY": SANDBOX_KEY}
-    env.pop("COHORTFLOW_TEST_CRASH_AFTER", None)
-    if crash_after:
-        env["COHORTFLOW_TEST_CRASH_AFTER"] = crash_after
     arguments = ["dispatch", "--campaign", str(campaign_path), "--warehouse", str(warehouse),
                  "--now", IN_OFFICE.isoformat(), "--no-record"]
-    script = "import sys; from cohortflow.cli import main; main(sys.argv[1:])"
-    result = subprocess.run([sys.executable, "-c", script, *arguments], env=env, cwd=PROJECT,
-                            capture_output=True, text=True, timeout=60)
+    if crash_after:  # tests/support/crash.py: the same CLI, SIGKILLed after that step
+        command = [sys.executable, "-m", "tests.support.crash", crash_after, "--", *arguments]
+    else:
+        script = "import sys; from cohortflow.cli import main; main(sys.argv[1:])"
+        command = [sys.executable, "-c", script, *arguments]
+    result = subprocess.run(command, env=env, cwd=PROJECT, capture_output=True, text=True,
+                            timeout=60)
     return result.returncode
 
 
@@ -124,8 +123,8 @@ def test_a_bad_request_is_recorded_as_failed(tmp_path: Path, sandbox: SandboxHan
     report = run_dispatch(campaign, tmp_path, IN_OFFICE, adapter=_adapter(campaign))
     assert [o.status for o in report.outcomes] == ["failed", "submitted"]
     assert "400" in report.outcomes[0].detail
-    from cohortflow.catalog import reader
-    from cohortflow.dispatch_catalog import record_dispatch
+    from cohortflow.dispatch import record_dispatch
+    from cohortflow.warehouse.catalog import reader
 
     record_dispatch(tmp_path, [campaign])
     with reader(tmp_path) as conn:

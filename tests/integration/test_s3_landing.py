@@ -61,9 +61,7 @@ def bucket(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("COHORTFLOW_LANDING_CONN_ID", "cohortflow_s3")
     monkeypatch.setenv("COHORTFLOW_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("COHORTFLOW_CAMPAIGNS", str(PROJECT / "include" / "campaigns"))
-    get_settings.cache_clear()
     yield client
-    get_settings.cache_clear()
     objects = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
     for item in objects:
         client.delete_object(Bucket=BUCKET, Key=item["Key"])
@@ -75,8 +73,8 @@ def _keys(client: Any) -> set[str]:
 
 
 def test_discovery_lists_and_hashes_files_in_the_bucket(bucket: Any) -> None:
-    from cohortflow.digest import file_sha256
-    from cohortflow.pipeline import find_new_files
+    from cohortflow.ingest.identity import file_sha256
+    from cohortflow.ingest.tasks import find_new_files
 
     items = {item["name"]: item for item in find_new_files()}
     assert set(items) == {"june_cohort.csv", "december_reminders.xlsx"}
@@ -90,7 +88,7 @@ def test_discovery_lists_and_hashes_files_in_the_bucket(bucket: Any) -> None:
 def test_files_in_the_bucket_become_cohorts_and_move_to_archive(bucket: Any) -> None:
     import duckdb
 
-    from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.ingest.tasks import find_new_files, process_file, publish
 
     results = [process_file(item) for item in find_new_files()]
     assert {r["status"] for r in results} == {"completed"}
@@ -112,7 +110,7 @@ def test_files_in_the_bucket_become_cohorts_and_move_to_archive(bucket: Any) -> 
 
 
 def test_a_bad_file_in_the_bucket_moves_to_failed(bucket: Any) -> None:
-    from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.ingest.tasks import find_new_files, process_file, publish
 
     bucket.put_object(Bucket=BUCKET, Key="landing/loans/garbage.csv", Body=b"\x00\x01binary\x00")
     results = [process_file(item) for item in find_new_files(file="garbage.csv")]
@@ -123,7 +121,7 @@ def test_a_bad_file_in_the_bucket_moves_to_failed(bucket: Any) -> None:
 
 
 def test_a_redropped_file_is_a_duplicate_and_leaves_the_landing_area(bucket: Any) -> None:
-    from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.ingest.tasks import find_new_files, process_file, publish
 
     publish([process_file(item) for item in find_new_files(campaign_id="loans")])
     bucket.upload_file(
@@ -140,11 +138,10 @@ def test_the_warehouse_mirror_holds_the_cohorts_and_a_readable_catalog(
 ) -> None:
     import duckdb
 
-    from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.ingest.tasks import find_new_files, process_file, publish
 
     monkeypatch.setenv("COHORTFLOW_WAREHOUSE_MIRROR", f"s3://{BUCKET}/warehouse")
     monkeypatch.setenv("COHORTFLOW_WAREHOUSE_MIRROR_CONN_ID", "cohortflow_s3")
-    get_settings.cache_clear()
     results = publish([process_file(item) for item in find_new_files()])
     mirrored = {key for key in _keys(bucket) if key.startswith("warehouse/")}
     for result in results:

@@ -26,14 +26,14 @@ import yaml
 
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch import run_dispatch
+from cohortflow.dispatch.outbox import Outbox
 from cohortflow.errors import ProviderError
-from cohortflow.outbox import Outbox
+from cohortflow.providers import adapter_for
 from cohortflow.providers.base import Credentials
 from cohortflow.providers.credentials import resolve_credentials
-from cohortflow.providers.registry import adapter_for
 from cohortflow.sandbox import SandboxHandle, SandboxKeys, start_sandbox
-from tests.dispatch_support import ALWAYS, indian_numbers, make_campaign, write_cohort
-from tests.unit.test_providers import PROVIDERS
+from tests.support.dispatch import ALWAYS, indian_numbers, make_campaign, write_cohort
+from tests.unit.providers.test_adapters import PROVIDERS
 
 PROJECT = Path(__file__).resolve().parents[2]
 RIGHT_KEY = "right-key-6c1f0b9e"

@@ -12,11 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cohortflow import catalog
 from cohortflow.config import load_campaign
 from cohortflow.ingest import CohortRequest, process_cohort
-from cohortflow.warehouse import register_cohorts
-from cohortflow.warehouse_paths import cohort_dir
+from cohortflow.warehouse import catalog, register_cohorts
+from cohortflow.warehouse.paths import cohort_dir
 
 PROJECT = Path(__file__).resolve().parents[2]
 LOANS = PROJECT / "include" / "examples" / "landing" / "loans" / "june_cohort.csv"
@@ -55,7 +54,7 @@ def test_writer_killed_mid_write_leaves_the_catalog_readable_and_unchanged(tmp_p
     script = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from cohortflow import catalog
+        from cohortflow.warehouse import catalog
         with catalog.writer(Path({str(warehouse)!r})) as conn:
             conn.execute("delete from recipients")
             conn.execute("insert into cohorts (cohort_id, campaign_id, status) "

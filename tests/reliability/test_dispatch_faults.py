@@ -23,12 +23,11 @@ import pytest
 import requests
 
 from cohortflow.dispatch import run_dispatch
-from cohortflow.outbox import Outbox
+from cohortflow.dispatch.outbox import Outbox
+from cohortflow.providers import RetryPolicy, adapter_for
 from cohortflow.providers.base import Credentials
-from cohortflow.providers.http import RetryPolicy
-from cohortflow.providers.registry import adapter_for
 from cohortflow.sandbox import Faults, SandboxHandle, SandboxKeys, start_sandbox
-from tests.dispatch_support import indian_numbers, make_campaign, write_cohort
+from tests.support.dispatch import indian_numbers, make_campaign, write_cohort
 
 COHORT_SIZE = 20_000
 BATCH_SIZE = 200

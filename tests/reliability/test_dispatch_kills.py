@@ -43,10 +43,10 @@ import pytest
 import requests
 import yaml
 
-from cohortflow import catalog
-from cohortflow.outbox import Outbox
+from cohortflow.dispatch.outbox import Outbox
 from cohortflow.sandbox import Faults, SandboxHandle, SandboxKeys, start_sandbox
-from tests.dispatch_support import ALWAYS, indian_numbers, write_cohort
+from cohortflow.warehouse import catalog
+from tests.support.dispatch import ALWAYS, indian_numbers, write_cohort
 
 PROJECT = Path(__file__).resolve().parents[2]
 #: Clean runs after the last kill; more than one only when faults exhaust a batch's attempts.
@@ -63,10 +63,10 @@ soak_only = pytest.mark.skipif(
 LAUNCHER = """
 import os, sys
 from cohortflow.cli import main
-import cohortflow.commands.dispatch, cohortflow.dispatch, cohortflow.dispatch_catalog
-import cohortflow.providers.registry, cohortflow.webhooks, cohortflow.config
+import cohortflow.cli.dispatch, cohortflow.dispatch.run, cohortflow.dispatch.catalog_tables
+import cohortflow.providers.registry, cohortflow.dispatch.webhooks, cohortflow.config
 import io, pyarrow as pa, pyarrow.parquet as pq
-buffer = io.BytesIO()  # pyarrow imports pandas (~0.5 s) on its first parquet use
+buffer = io.BytesIO()  # pyarrow imports pandas, where installed, on its first parquet use
 pq.write_table(pa.table({"a": [1]}), buffer)
 pq.read_table(buffer)
 print("ready", flush=True)
@@ -219,7 +219,6 @@ def kill_campaign(folder: Path, sandbox: SandboxHandle, plan: KillPlan) -> KillR
     arguments = ["dispatch", "--campaign", str(campaign), "--warehouse", str(warehouse),
                  "--now", NOW.isoformat()]
     env = {**os.environ, "COHORTFLOW_PROVIDER_SANDBOX_PROVIDER_KEY": KEY}
-    env.pop("COHORTFLOW_TEST_CRASH_AFTER", None)
     logs = folder / "runs"
     logs.mkdir()
     rng = random.Random(plan.seed)

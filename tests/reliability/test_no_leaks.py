@@ -43,7 +43,6 @@ import pytest
 import yaml
 
 from cohortflow.sandbox import SandboxHandle, SandboxKeys, start_sandbox
-from cohortflow.settings import get_settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLE = PROJECT / "include" / "examples" / "landing" / "loans"
@@ -96,9 +95,7 @@ def area(tmp_path: Path, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(f"COHORTFLOW_{name}", str(tmp_path / folder))
     monkeypatch.setenv("COHORTFLOW_SETTLE_SECONDS", "0")
     monkeypatch.setenv(ENV_KEY, SECRET)
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def _cli(outputs: Outputs, area: Path, *arguments: str, key: str = SECRET) -> int:
@@ -112,7 +109,7 @@ def _cli(outputs: Outputs, area: Path, *arguments: str, key: str = SECRET) -> in
 
 
 def _ingest(outputs: Outputs) -> None:
-    from cohortflow.pipeline import find_new_files, process_file, publish
+    from cohortflow.ingest.tasks import find_new_files, process_file, publish
 
     results = publish([process_file(item) for item in find_new_files()])
     assert [r["status"] for r in results] == ["completed"]

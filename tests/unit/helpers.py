@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from cohortflow.config import CampaignConfig, Mapping, parse_mapping
 from cohortflow.ingest import CohortRequest, process_cohort
-from cohortflow.summary import CohortSummary
+from cohortflow.warehouse.summary import CohortSummary
 
 #: The mapping most tests use: phone, a required identifier and one variable.
 BASIC_MAPPING: dict[str, Any] = {

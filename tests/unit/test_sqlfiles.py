@@ -1,22 +1,20 @@
-"""SQL templates (cohortflow.sqlfiles): rendering, and the cache of compiled templates."""
+"""SQL templates (cohortflow.sqlfiles): identifiers and literals quoted, values bound."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-import jinja2
+import duckdb
 import pytest
 
 from cohortflow import sqlfiles
-from cohortflow.sqlfiles import render_sql
+from cohortflow.sqlfiles import execute_script, quote_identifier, quote_literal, render_sql
 
 
 @pytest.fixture()
-def sql_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder of SQL templates, with the compiled-template cache in this test's temp dir."""
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+def sql_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder of SQL templates."""
     folder = tmp_path / "sql"
     folder.mkdir()
     (folder / "q.sql").write_text("select {{ column | ident }} from t\n")
@@ -25,43 +23,31 @@ def sql_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     sqlfiles._environment.cache_clear()
 
 
-def _cached(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "tmp").glob("_jinja2-cache-*/cohortflow-sql-*.cache"))
+def test_identifiers_are_double_quoted(sql_dir: Path) -> None:
+    assert render_sql(sql_dir, "q.sql", column='a "b"') == 'select "a ""b""" from t\n'
+    assert quote_identifier("x") == '"x"'
 
 
-def test_a_compiled_template_is_cached_for_the_next_process(sql_dir: Path, tmp_path: Path) -> None:
-    assert render_sql(sql_dir, "q.sql", column="a b") == 'select "a b" from t\n'
-    assert len(_cached(tmp_path)) == 1
-    sqlfiles._environment.cache_clear()  # as in a new process
-    compiled = _cached(tmp_path)[0].read_bytes()
-    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
-    assert _cached(tmp_path)[0].read_bytes() == compiled  # loaded, not compiled again
+def test_literals_are_single_quoted() -> None:
+    assert quote_literal("it's") == "'it''s'"
 
 
-def test_an_edited_template_is_compiled_again(sql_dir: Path, tmp_path: Path) -> None:
+def test_an_edited_template_is_compiled_again(sql_dir: Path) -> None:
     render_sql(sql_dir, "q.sql", column="x")
     sqlfiles._environment.cache_clear()
     (sql_dir / "q.sql").write_text("select {{ column | literal }} as v\n")
     assert render_sql(sql_dir, "q.sql", column="x") == "select 'x' as v\n"
 
 
-def test_a_cache_that_cannot_be_written_is_skipped(
-    sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def full_disk(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+def test_a_missing_name_is_an_error_not_an_empty_string(sql_dir: Path) -> None:
+    import jinja2
 
-    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", full_disk)
-    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
-    assert _cached(tmp_path) == []
+    with pytest.raises(jinja2.UndefinedError):
+        render_sql(sql_dir, "q.sql")
 
 
-def test_without_a_safe_temp_folder_templates_are_compiled_each_time(
-    sql_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def unsafe(self: object, *args: object, **kwargs: object) -> None:
-        raise RuntimeError("Cannot determine safe temp directory.")
-
-    monkeypatch.setattr(sqlfiles._BytecodeCache, "__init__", unsafe)
-    assert sqlfiles.bytecode_cache() is None
-    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
+def test_a_script_binds_only_the_parameters_each_statement_uses() -> None:
+    conn = duckdb.connect()
+    execute_script(conn, "create table t (v varchar);\n-- a comment\n"
+                   "insert into t values ($value);\n", {"value": "x", "unused": 1})
+    assert conn.execute("select v from t").fetchall() == [("x",)]

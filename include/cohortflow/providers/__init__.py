@@ -1,19 +1,12 @@
-"""Provider adapters: one per provider contract in ``shared/providers/``, plus generic JSON.
+"""Provider adapters: one per provider page in ``shared/providers/``, plus generic JSON.
 
-``adapter_for(campaign)`` (from :mod:`cohortflow.providers.registry`) builds the adapter for a
-campaign; it is imported lazily so that ``cohortflow.providers.base`` stays cheap to import.
+:func:`adapter_for` builds the adapter for a campaign; every adapter turns a :class:`Batch`
+into exactly the request(s) its page documents and reports a :class:`SubmitResult`.
+
+The names below load on first use (lazy_loader), so importing the package is cheap; the
+signatures are in ``__init__.pyi``.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-from typing import Any
-
-__all__ = ["adapter_for"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "adapter_for":
-        from cohortflow.providers.registry import adapter_for
-
-        return adapter_for
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 
 from cohortflow.config import ProviderConfig
 from cohortflow.errors import ProviderError
 from cohortflow.providers.base import Credentials
+from cohortflow.settings import provider_env_name, provider_secret
 
 log = logging.getLogger(__name__)
-
-ENV_PREFIX = "COHORTFLOW_PROVIDER_"
 
 #: Looks a connection up by id: ``(password, app_id)`` or ``None`` when there is none.
 ConnectionLookup = Callable[[str], "tuple[str | None, str | None] | None"]
@@ -35,8 +32,7 @@ ConnectionLookup = Callable[[str], "tuple[str | None, str | None] | None"]
 
 def env_prefix(provider: ProviderConfig) -> str:
     """``COHORTFLOW_PROVIDER_<CONN_ID or KIND>`` for a provider config (no ``_KEY`` suffix)."""
-    name = provider.conn_id or provider.kind
-    return ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return provider_env_name(provider.conn_id or provider.kind)
 
 
 def airflow_connection(conn_id: str) -> tuple[str | None, str | None] | None:
@@ -66,16 +62,16 @@ def resolve_credentials(
     ``environ`` and ``lookup`` replace ``os.environ`` and the Airflow lookup in tests.
     Raises :class:`ProviderError` naming the connection and variables to set when none is found.
     """
-    environ = os.environ if environ is None else environ
     lookup = lookup or airflow_connection
     prefix = env_prefix(provider)
     conn_id = provider.conn_id
 
     def from_env() -> Credentials | None:
-        secret = environ.get(f"{prefix}_KEY")
+        secret = provider_secret(f"{prefix}_KEY", environ)
         if not secret:
             return None
-        return Credentials(secret, environ.get(f"{prefix}_APP_ID") or None, f"env {prefix}_KEY")
+        app_id = provider_secret(f"{prefix}_APP_ID", environ)
+        return Credentials(secret, app_id, f"env {prefix}_KEY")
 
     def from_airflow() -> Credentials | None:
         if not conn_id:

@@ -1,0 +1,336 @@
+"""``cohortflow dispatch | plan | campaign | outcomes``: dispatch from the command line.
+
+The same library functions the Airflow DAGs call; credentials come from environment
+variables (``COHORTFLOW_PROVIDER_<CONN_ID or KIND>_KEY``, see ``providers/credentials.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import click
+
+from cohortflow.errors import CohortflowError
+
+if TYPE_CHECKING:
+    from cohortflow.dispatch.campaign_state import Action
+
+EXIT_FAILED = 2
+
+
+def _parse_now(value: str | None) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected ISO 8601 such as 2026-03-02T10:00:00+05:30, got {value!r}",
+            param_hint="--now",
+        ) from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a timezone offset, e.g. ...T10:00:00Z", param_hint="--now")
+    return parsed
+
+
+def _default_warehouse() -> Path:
+    from cohortflow.settings import get_settings
+
+    return Path(get_settings().warehouse)
+
+
+def _fail(exc: CohortflowError | OSError | LookupError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _show_time(value: dt.datetime | None, zone: Any) -> str:
+    return value.astimezone(zone).isoformat(timespec="minutes") if value else "no window"
+
+
+_CAMPAIGN = click.option(
+    "--campaign", "campaign_path", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Campaign YAML (allowed_schedule, rate, batch_size, provider, retry_config ...).",
+)
+_WAREHOUSE = click.option(
+    "--warehouse", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Warehouse folder (default: COHORTFLOW_WAREHOUSE or ./warehouse).",
+)
+_NOW = click.option(
+    "--now", "now_text", metavar="ISO8601",
+    help="Fix the clock for windows and the campaign gate, e.g. 2026-03-02T10:00:00+05:30.",
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.command()
+@_CAMPAIGN
+@_WAREHOUSE
+@_NOW
+@click.option("--dry-run", is_flag=True, help="Plan only: write nothing, send nothing.")
+@click.option("--no-record", is_flag=True, help="Do not refresh the catalog tables afterwards.")
+@_JSON
+def dispatch(
+    campaign_path: Path, warehouse: Path | None, now_text: str | None, dry_run: bool,
+    no_record: bool, as_json: bool,
+) -> None:
+    """Send every recipient due now, in batches, once; print what was sent, deferred, failed.
+
+    Recipients outside their allowed window wait (the output says until when). Re-running is
+    safe: batches already answered are skipped, interrupted ones are re-sent with the same
+    Idempotency-Key.
+
+    \b
+    Example:
+      COHORTFLOW_PROVIDER_SARVAM_KEY=... cohortflow dispatch \\
+        --campaign include/campaigns/loans.yaml --warehouse warehouse \\
+        --now 2026-03-02T10:00:00+05:30
+    """
+    from cohortflow.config import load_campaign
+    from cohortflow.dispatch import run_dispatch
+
+    now = _parse_now(now_text)
+    warehouse = warehouse or _default_warehouse()
+    try:
+        campaign = load_campaign(campaign_path)
+        from cohortflow.cli.progress import bar
+
+        with bar(f"dispatching {campaign.campaign_id}") as advance:
+            report = run_dispatch(campaign, warehouse, now, dry_run=dry_run, on_batch=advance)
+        if not dry_run:
+            from cohortflow.dispatch import notify_cohorts
+
+            notify_cohorts(campaign, warehouse)
+            if not no_record:
+                from cohortflow.dispatch import record_dispatch
+
+                record_dispatch(warehouse, [campaign])
+    except (CohortflowError, OSError, LookupError) as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    zone = campaign.allowed_schedule.zone
+    plan = report.plan
+    click.echo(f"campaign {plan.campaign_id}  status={plan.status}  at "
+               f"{plan.now.astimezone(zone).isoformat(timespec='minutes')}  ({plan.reason})")
+    if dry_run:
+        click.echo(f"  dry run: would send {sum(len(b.rows) for b in plan.pending)} recipients "
+                   f"in {len(plan.pending)} batches")
+    for outcome in report.outcomes:
+        until = f" until {_show_time(outcome.until, zone)}" if outcome.status == "deferred" else ""
+        click.echo(f"  {outcome.status:<11} {outcome.ref.idempotency_key}  "
+                   f"{outcome.recipients} recipients{until}  {outcome.detail}".rstrip())
+    for batch, reason in plan.cancelled:
+        click.echo(f"  cancelled   {batch.idempotency_key}  {len(batch.rows)} recipients  {reason}")
+    for item in plan.deferred:
+        where = f" ({', '.join(item.zones)})" if item.zones else ""
+        click.echo(f"  deferred    {item.recipients} recipients{where} until "
+                   f"{_show_time(item.until, zone)}: {item.reason}")
+    click.echo(f"sent {report.count('submitted')}, failed {report.count('failed')}, "
+               f"to retry {report.count('retry_later')}, deferred "
+               f"{plan.deferred_recipients + report.count('deferred')}")
+    if report.count("failed"):
+        sys.exit(1)
+
+
+@click.command()
+@_CAMPAIGN
+@_WAREHOUSE
+@_NOW
+@_JSON
+def plan(campaign_path: Path, warehouse: Path | None, now_text: str | None, as_json: bool) -> None:
+    """Show upcoming windows and how many recipients each will take at the configured rate.
+
+    Warns when not everyone can be reached before end_timestamp. Sends nothing.
+
+    \b
+    Example:
+      cohortflow plan --campaign include/campaigns/loans.yaml --warehouse warehouse
+    """
+    from cohortflow.config import load_campaign
+    from cohortflow.dispatch import forecast
+
+    now = _parse_now(now_text)
+    warehouse = warehouse or _default_warehouse()
+    try:
+        campaign = load_campaign(campaign_path)
+        result = forecast(campaign, warehouse, now)
+    except (CohortflowError, OSError, LookupError) as exc:
+        _fail(exc)
+        return
+    zone = campaign.allowed_schedule.zone
+    rows = result.as_rows(zone)
+    if as_json:
+        click.echo(json.dumps({"windows": rows, "planned": result.planned,
+                               "unreachable": result.unreachable,
+                               "warnings": result.warnings}, indent=2))
+        return
+    click.echo(f"campaign {campaign.campaign_id}: {campaign.attempts_per_second}/s, "
+               f"times in {campaign.allowed_schedule.timezone}")
+    if rows:
+        click.echo(f"  {'opens':<26} {'closes':<26} {'recipients':>10} {'capacity':>10}  zones")
+    for row in rows:
+        click.echo(f"  {row['opens_at']!s:<26} {row['closes_at']!s:<26} "
+                   f"{row['recipients']:>10} {row['capacity']:>10}  {row['zones']}")
+    click.echo(f"planned {result.planned}, unreachable {result.unreachable}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.group()
+def campaign() -> None:
+    """Pause, resume or cancel a campaign, or show its status.
+
+    Settings may change only while a campaign is paused or scheduled: pause, edit the YAML,
+    then resume (which records the new settings).
+
+    \b
+    Example:
+      cohortflow campaign pause loans --warehouse warehouse
+      cohortflow campaign resume loans
+    """
+
+
+def _load_by_id(campaign_id: str, campaigns: Path | None) -> Any:
+    from cohortflow.config import campaign_by_id
+    from cohortflow.settings import get_settings
+
+    return campaign_by_id(campaign_id, campaigns or Path(get_settings().campaigns))
+
+
+def _status_command(action: str) -> click.Command:
+    @click.command(name=action, help=(
+        f"{action.capitalize()} a campaign (recorded in the warehouse's campaign-state ledger)."
+        f"\n\n\b\nExample:\n  cohortflow campaign {action} loans --warehouse warehouse"
+    ))
+    @click.argument("campaign_id")
+    @_WAREHOUSE
+    @click.option("--campaigns", type=click.Path(file_okay=False, path_type=Path),
+                  help="Folder of campaign YAMLs (default: COHORTFLOW_CAMPAIGNS).")
+    @_JSON
+    def command(
+        campaign_id: str, warehouse: Path | None, campaigns: Path | None, as_json: bool
+    ) -> None:
+        from cohortflow.dispatch import change_status
+
+        try:
+            config = _load_by_id(campaign_id, campaigns)
+            target = warehouse or _default_warehouse()
+            state = change_status(config, target, cast("Action", action))
+        except CohortflowError as exc:
+            _fail(exc)
+            return
+        if as_json:
+            click.echo(json.dumps(state.as_dict(), indent=2))
+        else:
+            click.echo(f"campaign {campaign_id} is now {state.status}")
+
+    return command
+
+
+for _action in ("pause", "resume", "cancel"):
+    campaign.add_command(_status_command(_action))
+
+
+@campaign.command(name="status")
+@click.argument("campaign_id")
+@_WAREHOUSE
+@click.option("--campaigns", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of campaign YAMLs (default: COHORTFLOW_CAMPAIGNS).")
+@_JSON
+def status(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
+           as_json: bool) -> None:
+    """Show a campaign's effective status, activation time and whether its settings changed.
+
+    \b
+    Example:
+      cohortflow campaign status loans --warehouse warehouse
+    """
+    from cohortflow.dispatch import read_state
+
+    try:
+        config = _load_by_id(campaign_id, campaigns)
+        state = read_state(config, warehouse or _default_warehouse())
+    except CohortflowError as exc:
+        _fail(exc)
+        return
+    data = state.as_dict()
+    data["settings_changed"] = (
+        state.fingerprint is not None and state.fingerprint != config.settings_fingerprint()
+    )
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"campaign {campaign_id}: {state.status}")
+    click.echo(f"  activated at: {data['activated_at'] or '-'}")
+    click.echo(f"  last change:  {data['updated_at'] or '-'}")
+    if data["settings_changed"]:
+        click.echo("  settings changed since last recorded"
+                   + ("; pause it first" if state.status == "active" else ""))
+
+
+@click.command()
+@_CAMPAIGN
+@_WAREHOUSE
+@_NOW
+@click.option("--file", "source_file", type=click.Path(exists=True, dir_okay=False,
+                                                        path_type=Path),
+              help="JSON-lines outcomes (providers other than the sandbox).")
+@click.option("--no-record", is_flag=True, help="Do not refresh the catalog tables afterwards.")
+@_JSON
+def outcomes(campaign_path: Path, warehouse: Path | None, now_text: str | None,
+             source_file: Path | None, no_record: bool, as_json: bool) -> None:
+    """Ingest call outcomes and show the retries they schedule under retry_config.
+
+    Without --file the outcomes are fetched from the provider's sandbox
+    (GET /_sandbox/outcomes). Retries are sent by the next `cohortflow dispatch`.
+
+    \b
+    Example:
+      cohortflow outcomes --campaign include/campaigns/loans.yaml --warehouse warehouse
+      cohortflow outcomes --campaign loans.yaml --file outcomes.jsonl
+    """
+    from cohortflow.config import load_campaign
+    from cohortflow.dispatch import collect_outcomes, schedule_retries
+
+    now = _parse_now(now_text)
+    warehouse = warehouse or _default_warehouse()
+    try:
+        config = load_campaign(campaign_path)
+        report = collect_outcomes(config, warehouse, source_file=source_file, now=now)
+        decisions = schedule_retries(config, warehouse)
+        if not no_record:
+            from cohortflow.dispatch import record_dispatch
+
+            record_dispatch(warehouse, [config])
+    except (CohortflowError, OSError, LookupError) as exc:
+        _fail(exc)
+        return
+    retries = [d for d in decisions if d.retry]
+    if as_json:
+        click.echo(json.dumps({
+            "fetched": report.fetched, "new": report.new, "unmatched": report.unmatched,
+            "retries": [{"cohort_id": d.cohort_id, "row_number": d.row_number,
+                         "attempt": d.attempt, "kind": d.kind,
+                         "due_at": d.due_at.isoformat() if d.due_at else None}
+                        for d in retries],
+        }, indent=2))
+        return
+    zone = config.allowed_schedule.zone
+    click.echo(f"outcomes: {report.new} new of {report.fetched} fetched "
+               f"({report.unmatched} not from this campaign)")
+    by_kind: dict[str, int] = {}
+    for decision in retries:
+        by_kind[decision.kind or "?"] = by_kind.get(decision.kind or "?", 0) + 1
+    click.echo(f"retries scheduled: {len(retries)}"
+               + "".join(f"  {kind}={count}" for kind, count in sorted(by_kind.items())))
+    upcoming = sorted(d.due_at for d in retries if d.due_at)
+    if upcoming:
+        click.echo(f"  first retry at {_show_time(upcoming[0], zone)}")

@@ -1,1 +1,0 @@
-"""Command groups of the ``cohortflow`` CLI, one module per area (imported lazily)."""

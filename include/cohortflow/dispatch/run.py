@@ -1,0 +1,133 @@
+"""A whole dispatch run, as the CLI does it: end the campaign if due, plan, then submit every
+pending batch in order under one token bucket. The DAG runs the same steps as separate tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cohortflow.config import CampaignConfig
+from cohortflow.dispatch.campaign_state import change_status, read_state
+from cohortflow.dispatch.outbox import Outbox
+from cohortflow.dispatch.pacing import TokenBucket
+from cohortflow.dispatch.plan import DispatchPlan, plan_dispatch
+from cohortflow.dispatch.submit import SubmitOutcome, Submitter, submit_batch
+from cohortflow.dispatch.webhooks import send_event
+from cohortflow.providers import adapter_for
+
+
+@dataclass
+class DispatchReport:
+    """A dispatch run: the plan and what happened to each pending batch."""
+
+    plan: DispatchPlan
+    outcomes: list[SubmitOutcome] = field(default_factory=list)
+    dry_run: bool = False
+
+    def count(self, status: str) -> int:
+        """Recipients in batches that ended with ``status``."""
+        return sum(o.recipients for o in self.outcomes if o.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (the CLI's ``--json``)."""
+        plan = self.plan
+        return {
+            "campaign_id": plan.campaign_id,
+            "now": plan.now.isoformat(),
+            "status": plan.status,
+            "may_send": plan.may_send,
+            "reason": plan.reason,
+            "dry_run": self.dry_run,
+            "new_batches": len(plan.new_batches),
+            "would_send": sum(len(b.rows) for b in plan.pending) if self.dry_run else 0,
+            "sent": self.count("submitted"),
+            "failed": self.count("failed"),
+            "batches": [o.as_dict() for o in self.outcomes],
+            "deferred": [
+                {
+                    "zones": list(d.zones),
+                    "recipients": d.recipients,
+                    "until": d.until.isoformat() if d.until else None,
+                    "reason": d.reason,
+                }
+                for d in plan.deferred
+            ],
+            "cancelled": [
+                {"idempotency_key": b.idempotency_key, "recipients": len(b.rows), "reason": r}
+                for b, r in plan.cancelled
+            ],
+        }
+
+
+
+def end_if_due(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> bool:
+    """Mark the campaign ended once ``end_timestamp`` has passed; True when it ended now.
+
+    Batches still pending are cancelled with a reason (never silently dropped) and the
+    ``campaign_ended`` webhook is sent.
+    """
+    if campaign.end_timestamp is None or now < campaign.end_timestamp:
+        return False
+    state = read_state(campaign, warehouse)
+    if state.status not in ("active", "paused", "scheduled"):
+        return False
+    change_status(campaign, warehouse, "end", now=now, actor="dispatch")
+    outbox = Outbox(warehouse, campaign.campaign_id)
+    results = outbox.results()
+    unsent = 0
+    for batch in outbox.batches():
+        if Outbox.status_of(results.get(batch.idempotency_key, [])) == "pending":
+            outbox.write_result(
+                batch, status="cancelled", final=True,
+                error=f"campaign ended at {campaign.end_timestamp.isoformat()} before it was sent",
+            )
+            unsent += len(batch.rows)
+    if campaign.webhook_config is not None:
+        send_event(campaign, warehouse, "campaign_ended", f"campaign_ended:{campaign.campaign_id}",
+                   {"ended_at": campaign.end_timestamp.isoformat(), "unsent_recipients": unsent})
+    return True
+
+
+def run_dispatch(
+    campaign: CampaignConfig,
+    warehouse: Path,
+    now: dt.datetime | None = None,
+    *,
+    dry_run: bool = False,
+    adapter: Submitter | None = None,
+    bucket: TokenBucket | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> DispatchReport:
+    """Plan, then submit every pending batch in order under one token bucket.
+
+    ``now`` fixes the clock used for windows and the campaign gate (pacing always uses the
+    wall clock). ``dry_run`` plans without writing or sending anything. ``on_batch(done,
+    total)`` is called after each batch (the CLI's progress bar).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    if not dry_run:
+        end_if_due(campaign, warehouse, now)
+    plan = plan_dispatch(campaign, warehouse, now, write=not dry_run, clock=clock)
+    report = DispatchReport(plan, dry_run=dry_run)
+    if dry_run or not plan.pending:
+        return report
+    if adapter is None:
+        adapter = adapter_for(campaign)
+    bucket = bucket or TokenBucket(float(campaign.attempts_per_second), campaign.batch_size)
+    for done, batch in enumerate(plan.pending, start=1):
+        outcome = submit_batch(
+            batch.ref, campaign, warehouse, adapter, bucket, now=now, clock=clock, sleep=sleep
+        )
+        report.outcomes.append(outcome)
+        if on_batch is not None:
+            on_batch(done, len(plan.pending))
+    return report
+
+

@@ -1,0 +1,109 @@
+"""The bodies of the dispatch DAGs' tasks: one function per task, small inputs and outputs.
+
+Every function takes and returns plain ids, dicts and counts (XCom-sized), reads campaign
+configs from the campaigns folder and uses the warehouse from the settings, so that a task
+can run on any worker. They call the same library functions as the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any, cast
+
+from cohortflow.config import CampaignConfig, campaign_by_id, load_campaigns
+from cohortflow.dispatch.campaign_state import Action, CampaignStateError, change_status
+from cohortflow.dispatch.catalog_tables import record_dispatch
+from cohortflow.dispatch.outbox import BatchRef
+from cohortflow.dispatch.outcomes import collect_outcomes
+from cohortflow.dispatch.pacing import TokenBucket
+from cohortflow.dispatch.plan import plan_dispatch
+from cohortflow.dispatch.retries import schedule_retries
+from cohortflow.dispatch.run import end_if_due
+from cohortflow.dispatch.submit import submit_batch
+from cohortflow.dispatch.webhooks import notify_cohorts
+from cohortflow.errors import CohortflowError
+from cohortflow.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+#: The actions the ``campaign_control`` DAG offers.
+CONTROL_ACTIONS = ("pause", "resume", "cancel")
+
+
+def _warehouse() -> Path:
+    return Path(get_settings().warehouse)
+
+
+def _campaigns() -> list[CampaignConfig]:
+    return load_campaigns(Path(get_settings().campaigns))
+
+
+def plan_provider(kind: str, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Plan every campaign using provider ``kind``; the refs of batches to submit.
+
+    A campaign that cannot be planned (settings changed while active, unreadable cohort) is
+    logged and skipped so the others still go out.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    warehouse = _warehouse()
+    refs: list[dict[str, Any]] = []
+    for campaign in _campaigns():
+        if campaign.provider is None or campaign.provider.kind != kind:
+            continue
+        try:
+            end_if_due(campaign, warehouse, now)
+            plan = plan_dispatch(campaign, warehouse, now)
+        except (CohortflowError, OSError, LookupError) as exc:
+            log.error("campaign %s not planned: %s", campaign.campaign_id, exc)
+            continue
+        log.info("campaign %s: %s; %d batches to send, %d recipients deferred",
+                 campaign.campaign_id, plan.reason, len(plan.pending), plan.deferred_recipients)
+        refs += plan.refs()
+    return refs
+
+
+def submit_ref(ref: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """Submit one batch (paced by its planned send time; one batch per task)."""
+    batch_ref = BatchRef.from_dict(ref)
+    campaign = campaign_by_id(batch_ref.campaign_id, Path(get_settings().campaigns))
+    bucket = TokenBucket(float(campaign.attempts_per_second), campaign.batch_size)
+    outcome = submit_batch(batch_ref, campaign, _warehouse(), None, bucket, now=now)
+    log.info("batch %s: %s %s", batch_ref.idempotency_key, outcome.status, outcome.detail)
+    return outcome.as_dict()
+
+
+def record_all() -> dict[str, int]:
+    """Cohort webhooks, then rebuild the catalog's ``batches`` and ``deliveries``."""
+    warehouse = _warehouse()
+    campaigns = _campaigns()
+    for campaign in campaigns:
+        notify_cohorts(campaign, warehouse)
+    return record_dispatch(warehouse, campaigns)
+
+
+def collect_all_outcomes(now: dt.datetime | None = None) -> dict[str, Any]:
+    """Ingest outcomes of every campaign with a provider; counts of new outcomes and retries."""
+    warehouse = _warehouse()
+    summary: dict[str, Any] = {}
+    for campaign in _campaigns():
+        if campaign.provider is None:
+            continue
+        try:
+            report = collect_outcomes(campaign, warehouse, now=now)
+            retries = sum(d.retry for d in schedule_retries(campaign, warehouse))
+        except (CohortflowError, OSError, LookupError) as exc:
+            log.error("campaign %s: outcomes not collected: %s", campaign.campaign_id, exc)
+            continue
+        summary[campaign.campaign_id] = {"new": report.new, "retries_scheduled": retries}
+    return summary
+
+
+def control(campaign_id: str, action: str) -> dict[str, Any]:
+    """Pause, resume or cancel a campaign (the control DAG's only task)."""
+    if action not in CONTROL_ACTIONS:
+        raise CampaignStateError(f"unknown action {action!r}; use pause, resume or cancel")
+    campaign = campaign_by_id(campaign_id, Path(get_settings().campaigns))
+    state = change_status(campaign, _warehouse(), cast("Action", action), actor="airflow")
+    return state.as_dict()

@@ -1,0 +1,193 @@
+"""Output contracts: pandera schemas of what a cohort publishes, and how they are checked.
+
+Recipients and rejections are validated against these before anything is written where other
+parts (dispatch, analysts) can see it. A contract failure is a bug in cohortflow, not in the
+user's file, so it raises rather than rejecting rows.
+
+Each contract is written once, as column rules (:data:`RECIPIENTS`, :data:`REJECTIONS`), and
+checked on the Arrow batches of the Parquet file just written (pandera's pyarrow backend); a
+rule that no batch can judge alone (uniqueness) is checked over the whole table in SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pandera.pyarrow as pa_schema
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cohortflow.sqlfiles import quote_identifier
+
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+REGION_PATTERN = r"^[A-Z]{2}$|^001$"
+REASON_PATTERN = (
+    r"^(invalid_phone|missing_required:[^:]+|format_error:[^:]+|render_error|do_not_contact"
+    r"|duplicate_phone|malformed_row): "
+)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """One column of a contract: its type, its checks and whether its values are unique.
+    Other columns may be present (variables are extra columns of the recipients)."""
+
+    kind: Literal["integer", "text"]
+    minimum: int | None = None
+    pattern: str | None = None  # the whole value must match (pandera's str_matches)
+    unique: bool = False
+
+
+#: ``recipients.parquet``: one row per valid, unique recipient.
+RECIPIENTS: Mapping[str, ColumnRule] = {
+    "row_number": ColumnRule("integer", minimum=1, unique=True),
+    "phone_number": ColumnRule("text", pattern=E164_PATTERN, unique=True),
+    "region": ColumnRule("text", pattern=REGION_PATTERN),
+}
+#: ``rejections``: one row per rejected data row, with stable reason codes first.
+REJECTIONS: Mapping[str, ColumnRule] = {
+    "row_number": ColumnRule("integer", minimum=1, unique=True),
+    "rejected_reason": ColumnRule("text", pattern=REASON_PATTERN),
+    "reason_code": ColumnRule("text"),
+}
+CONTRACTS: Mapping[str, Mapping[str, ColumnRule]] = {
+    "Recipients": RECIPIENTS,
+    "Rejections": REJECTIONS,
+}
+
+
+def rule_checks(check: Any, rule: ColumnRule) -> list[Any]:
+    """The rule's checks as pandera ``Check`` objects (``check`` is the backend's class)."""
+    checks = []
+    if rule.minimum is not None:
+        checks.append(check.ge(rule.minimum))
+    if rule.pattern is not None:
+        checks.append(check.str_matches(rule.pattern))
+    return checks
+
+
+def _arrow_type(rule: ColumnRule) -> Any:
+    return pa.int64() if rule.kind == "integer" else pa.string()
+
+
+@cache
+def arrow_schema(name: str) -> pa_schema.DataFrameSchema:
+    """Contract ``name`` (a key of :data:`CONTRACTS`) for Arrow tables."""
+    return pa_schema.DataFrameSchema(
+        {column: pa_schema.Column(_arrow_type(rule), rule_checks(pa_schema.Check, rule),
+                                  unique=rule.unique)
+         for column, rule in CONTRACTS[name].items()},
+        name=name, strict=False, coerce=False,
+    )
+
+
+#: Rows per Arrow batch validated at a time: tens of MiB for three columns.
+BATCH_ROWS = 1_000_000
+
+
+class ContractError(ValueError):
+    """An output breaks a rule checked over the whole table, such as uniqueness (a bug in
+    cohortflow, not in the file)."""
+
+
+def unique_columns(schema: pa_schema.DataFrameSchema) -> list[str]:
+    """The columns ``schema`` requires to hold no duplicate value."""
+    return [name for name, column in schema.columns.items() if column.unique]
+
+
+#: Integer columns whose values span at most this many are checked with a bitmap of one bit
+#: per value (16 MiB at most).
+BITMAP_SPAN = 2**27
+_INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+                            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"})
+
+
+def check_unique(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
+    """Raise :class:`ContractError` for the first of ``columns`` of ``table`` that holds a
+    value more than once."""
+    for column in columns:
+        repeated = _repeated(conn, quote_identifier(table), quote_identifier(column))
+        if repeated:
+            raise ContractError(f"{table}: {repeated} duplicate value(s) in {column}")
+
+
+def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
+    """How many non-null values of ``column`` repeat an earlier one (count minus distinct).
+
+    Integers within :data:`BITMAP_SPAN`: one bit per possible value (``bitstring_agg``), far
+    cheaper than grouping. Other values: their 64-bit hashes are counted first, and only if a
+    hash repeats, the values themselves (a collision is not a duplicate).
+    """
+    if str(conn.sql(f"select {column} from {table}").types[0]) in _INTEGER_TYPES:
+        low, high = conn.execute(f"select min({column}), max({column}) from {table}").fetchall()[0]
+        if low is None:
+            return 0
+        if high - low < BITMAP_SPAN:
+            return int(conn.execute(
+                f"select count({column}) - bit_count(bitstring_agg({column}, {low:d}, {high:d})) "
+                f"from {table}").fetchall()[0][0])
+
+    def repeats(key: str) -> int:  # hash(NULL) is a value: NULLs are left out explicitly
+        return int(conn.execute(
+            f"select count({column}) - count(distinct {key}) filter (where {column} is not null) "
+            f"from {table}").fetchall()[0][0])
+
+    return repeats(column) if repeats(f"hash({column})") else 0
+
+
+def validate_parquet(
+    path: Path, schema: pa_schema.DataFrameSchema, *, chunk_rows: int = BATCH_ROWS
+) -> None:
+    """Validate the Parquet file at ``path`` against ``schema`` (the columns it names only),
+    ``chunk_rows`` rows at a time; raises ``pandera.errors.SchemaErrors``. A batch cannot see
+    duplicates in another batch: pass a schema without uniqueness rules when the file may
+    hold more than one batch, and check those with :func:`check_unique`."""
+    parquet = pq.ParquetFile(path)
+    columns = list(schema.columns)
+    validated = False
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+        schema.validate(pa.Table.from_batches([batch]), lazy=True)
+        validated = True
+    if not validated:  # no rows: the columns and their types are still checked
+        schema.validate(parquet.schema_arrow.empty_table().select(columns), lazy=True)
+
+
+def start_validation(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    path: Path,
+    schema: pa_schema.DataFrameSchema,
+    *,
+    chunk_rows: int = BATCH_ROWS,
+) -> Future[None]:
+    """Check ``path``, the Parquet file just written from ``table``, against ``schema``.
+
+    Uniqueness is checked now, over ``table`` in SQL (a :class:`ContractError` is raised here);
+    every other rule in a thread, batch by batch, over the file. The future's ``result()``
+    raises what that thread raised (``pandera.errors.SchemaErrors``).
+    """
+    unique = unique_columns(schema)
+    per_batch = schema.update_columns({column: {"unique": False} for column in unique})
+    future: Future[None] = Future()
+
+    def validate() -> None:
+        try:
+            validate_parquet(path, per_batch, chunk_rows=chunk_rows)
+            future.set_result(None)
+        except Exception as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=validate, name=f"cohortflow-validate-{table}", daemon=True).start()
+    try:
+        check_unique(conn, table, unique)
+    except BaseException:
+        future.exception()  # let the thread finish with the file before the caller removes it
+        raise
+    return future

@@ -1,0 +1,156 @@
+"""Writing a cohort's artefacts: recipients, rejections and rejected rows, checked first.
+
+Each output is a DuckDB view over the per-chunk tables (``final_all``, ``rejected_rows``),
+written by ``COPY`` to a temporary file; the Parquet files are validated against their
+contracts (:mod:`cohortflow.ingest.contracts`), and only once every check has passed are the
+files renamed into place, so a reader never sees a half-written or unchecked artefact.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from cohortflow.ingest import contracts
+from cohortflow.ingest.fields import OutputField
+from cohortflow.ingest.workspace import drop_tables
+from cohortflow.sqlfiles import quote_identifier, render_sql
+from cohortflow.warehouse.paths import RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE
+from cohortflow.warehouse.summary import CohortSummary
+
+#: Distinct values per column and row group beyond which a column is written PLAIN rather
+#: than dictionary-encoded: columns of mostly unique values (numbers, messages, ids) are left
+#: to zstd instead of growing large dictionaries.
+DICTIONARY_VALUES = 4096
+
+
+def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+    """Write ``table`` (in its stored order) to ``path`` as zstd parquet (the caller writes to
+    a temporary name and renames once the contracts have passed); zstd level 1 writes faster
+    than the default level for about the same size."""
+    target = str(path).replace("'", "''")
+    conn.execute(
+        f"copy (select * from {quote_identifier(table)}) to '{target}' "
+        "(format parquet, compression zstd, compression_level 1, "
+        f"dictionary_size_limit {DICTIONARY_VALUES:d})"
+    )
+
+
+def create_outputs(
+    conn: duckdb.DuckDBPyConnection,
+    fields: list[OutputField],
+    columns: list[dict[str, str]],
+    sql_dir: Path,
+    *,
+    message_sql: str | None,
+    has_message: bool,
+    has_payload: bool,
+) -> None:
+    """The outputs over ``final_all`` and ``rejected_rows``, in file order: the views
+    ``recipients_out``, ``rejected_out`` and ``rejections_view`` (materialised as the table
+    ``rejections_out`` by :func:`write_outputs`)."""
+    conn.execute("create or replace temp view recipients_out as " + render_sql(
+        sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
+        has_message=has_message, has_payload=has_payload))
+    conn.execute("create or replace temp view rejections_view as " + render_sql(
+        sql_dir, "ingest/07_rejections.sql", columns=columns))
+    conn.execute("create or replace temp view rejected_out as " + render_sql(
+        sql_dir, "ingest/06_rejected.sql", columns=columns))
+
+
+@dataclass
+class PendingArtefacts:
+    """Artefacts written under temporary names while their contracts are checked in threads."""
+
+    out_dir: Path
+    files: dict[str, Path]  # artefact name -> its temporary file
+    checks: list[Future[None]] = field(default_factory=list)
+
+    def publish(self) -> None:
+        """Wait for every contract, then rename the files into place; on a failure, remove
+        them and raise it (a contract's error: nothing is published)."""
+        try:
+            for check in self.checks:
+                check.result()
+        except BaseException:
+            self.discard()
+            raise
+        for name, tmp in self.files.items():
+            tmp.replace(self.out_dir / name)
+
+    def discard(self) -> None:
+        """Remove the temporary files, once no validation thread is reading them."""
+        for check in self.checks:
+            check.exception()
+        for tmp in self.files.values():
+            tmp.unlink(missing_ok=True)
+
+
+def write_outputs(
+    conn: duckdb.DuckDBPyConnection,
+    columns: list[dict[str, str]],
+    out_dir: Path,
+    summary: CohortSummary,
+) -> PendingArtefacts:
+    """Write the artefacts under temporary names, start checking them against the contracts,
+    and count; the caller publishes them with :meth:`PendingArtefacts.publish`.
+
+    The recipients go first: their contract, the longest check, runs in its thread while the
+    rejected side is written."""
+    pending = PendingArtefacts(out_dir, {
+        name: out_dir / f".{name}.tmp" for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)
+    })
+    files = pending.files
+    try:
+        write_parquet(conn, "recipients_out", files[RECIPIENTS_FILE])
+        pending.checks.append(contracts.start_validation(
+            conn, "recipients_out", files[RECIPIENTS_FILE], contracts.arrow_schema("Recipients")))
+        named = ", ".join(
+            [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
+            + ["rejected_reason"]
+        )
+        conn.execute(
+            f"copy (select {named} from rejected_out) to '{sql_path(files[REJECTED_FILE])}' "
+            "(header, delimiter ',', quote '\"')"
+        )
+        conn.execute("create or replace temp table rejections_out as "
+                     "select * from rejections_view")
+        drop_tables(conn, "rejected_out", "rejections_view", "rejected_rows")
+        write_parquet(conn, "rejections_out", files[REJECTIONS_FILE])
+        pending.checks.append(contracts.start_validation(
+            conn, "rejections_out", files[REJECTIONS_FILE], contracts.arrow_schema("Rejections")))
+        _count(conn, summary)
+    except BaseException:
+        pending.discard()
+        raise
+    return pending
+
+
+def _count(conn: duckdb.DuckDBPyConnection, summary: CohortSummary) -> None:
+    """The summary's counts, from the output tables; they must add up to the rows read."""
+    summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]
+    summary.rejected_records = conn.execute(
+        "select count(*) from rejections_out").fetchall()[0][0]
+    codes = conn.execute(  # in order of first appearance, as the counts are sorted stably
+        "select reason_code, count(*) from rejections_out group by all order by min(row_number)"
+    ).fetchall()
+    summary.rejected_reasons = dict(sorted(dict(codes).items(), key=lambda kv: -kv[1]))
+    if summary.valid_records + summary.rejected_records != summary.total_records:
+        raise AssertionError(
+            f"cohort {summary.cohort_id}: {summary.valid_records} valid + "
+            f"{summary.rejected_records} rejected != {summary.total_records} total"
+        )
+
+
+def remove_stale(out_dir: Path) -> None:
+    """A failed cohort publishes no recipients: drop artefacts of an earlier run."""
+    for name in (RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def sql_path(path: Path) -> str:
+    """``path`` as the text of a SQL string literal (single quotes doubled)."""
+    return str(path).replace("'", "''")

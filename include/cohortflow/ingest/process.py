@@ -1,0 +1,256 @@
+"""Process one cohort file: read → blocking checks → row checks → DNC → render → dedupe →
+contracts → artefacts.
+
+The CLI (``cohortflow process``) and the DAGs (``cohort_ingest``, the nightly SQL cohorts) all
+call :func:`process_cohort`; nothing here knows about Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cohortflow.config import CampaignConfig, Mapping, infer_mapping
+from cohortflow.errors import CohortError, ConfigError, ResourceError
+from cohortflow.ingest.dnc import load_dnc_numbers
+from cohortflow.ingest.fields import (
+    compile_templates,
+    field_params,
+    message_sql,
+    output_fields,
+    render_with_jinja,
+)
+from cohortflow.ingest.identity import cohort_id_for, file_sha256
+from cohortflow.ingest.outputs import (
+    PendingArtefacts,
+    create_outputs,
+    remove_stale,
+    write_outputs,
+)
+from cohortflow.ingest.raw import RawCohort, rows_between_sql
+from cohortflow.ingest.readers import read_cohort_file
+from cohortflow.ingest.report import write_report
+from cohortflow.ingest.workspace import MEMORY_LIMIT_ENV, Workspace, drop_tables, memory_limit
+from cohortflow.phones import create_phone_lookup
+from cohortflow.render import MACRO_PREFIX, MacroFiles, csv_safe
+from cohortflow.settings import env_name, get_settings
+from cohortflow.sqlfiles import render_sql
+from cohortflow.warehouse.paths import SUMMARY_FILE
+from cohortflow.warehouse.summary import CohortSummary, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+#: Macros the output SQL calls (sql/ingest/06_rejected.sql), besides the mapping's formatters.
+OUTPUT_MACROS = ("fmt_csv_safe",)
+CHUNK_ROWS_ENV = env_name("chunk_rows")
+
+
+@dataclass
+class CohortRequest:
+    """Everything needed to process one file."""
+
+    source: Path  # a local copy of the file
+    campaign: CampaignConfig
+    mapping: Mapping | None = None
+    mapping_source: str | None = None  # where the mapping came from, for messages
+    region: str | None = None  # overrides the campaign's default region
+    dnc: Path | None = None  # overrides the campaign's DNC list
+    source_uri: str | None = None  # where the file was found (landing path or URL)
+    source_type: str = "file_upload"
+    name: str | None = None  # cohort name, defaults to the file name
+    sql_dir: Path | None = None
+    cohort_id: str | None = None  # a fixed id (nightly SQL cohorts); default: campaign + content
+    sha256: str | None = None  # the file's SHA-256, when the caller has it (default: hashed here)
+
+
+@dataclass
+class StepTimer:
+    """Seconds spent per step, summed over chunks (``summary.json``'s ``timings``)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time the block as step ``name``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 4)
+
+
+def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
+    """Process ``request.source`` and write the cohort's artefacts into ``out_dir``.
+
+    Returns the summary (also written as ``summary.json``, last, so its presence means the
+    other artefacts are complete). Blocking problems give a ``failed`` summary and no
+    recipients; a limit the machine cannot meet raises :class:`ResourceError` and a bad
+    setting :class:`~cohortflow.errors.SettingsError` (nothing is published, the file can be
+    processed again); bugs raise.
+    """
+    timer = StepTimer()
+    now = utcnow()
+    sha256 = request.sha256 or file_sha256(request.source)
+    campaign = request.campaign
+    summary = CohortSummary(
+        cohort_id=request.cohort_id or cohort_id_for(campaign.campaign_id, sha256),
+        campaign_id=campaign.campaign_id,
+        name=request.name or request.source.name,
+        status="failed",
+        source_type=request.source_type,
+        source=request.source_uri or str(request.source),
+        sha256=sha256,
+        created_at=now,
+        updated_at=now,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        workspace = Workspace.open(request.source)
+        try:
+            pending = _run(workspace.conn, request, summary, out_dir, timer)
+        except duckdb.OutOfMemoryException:
+            raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
+        finally:
+            workspace.close()
+        with timer.step("write"):
+            pending.publish()
+        summary.status = "completed"
+    except (CohortError, ConfigError) as exc:
+        message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
+        summary.fail(exc.code, message)
+        remove_stale(out_dir)
+        log.warning("cohort %s failed: %s", summary.cohort_id, message)
+    summary.timings = timer.timings
+    summary.updated_at = utcnow()
+    write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
+    write_report(out_dir, summary)
+    return summary
+
+
+def _out_of_memory(name: str, *, on_disk: bool) -> ResourceError:
+    """What to do when DuckDB cannot stay within its memory limit (an operation that cannot
+    spill to disk, such as a chunk's joins when the chunks are too large for the limit)."""
+    return ResourceError(
+        f"{name}: ran out of memory while processing (DuckDB's memory limit is "
+        f"{memory_limit(on_disk=on_disk)}, chunks of {get_settings().chunk_rows:,} rows). Raise "
+        f"{MEMORY_LIMIT_ENV} or lower {CHUNK_ROWS_ENV}, then process the file again; nothing "
+        "was published and the file was not moved"
+    )
+
+
+def _run(
+    conn: duckdb.DuckDBPyConnection,
+    request: CohortRequest,
+    summary: CohortSummary,
+    out_dir: Path,
+    timer: StepTimer,
+) -> PendingArtefacts:
+    """Every step up to the artefacts written and their contracts started."""
+    settings = get_settings()
+    campaign = request.campaign
+    sql_dir = request.sql_dir or Path(settings.sql_dir)
+    region = (request.region or campaign.default_region).upper()
+    with timer.step("read"):
+        raw = read_cohort_file(conn, request.source, max_workbook_bytes=settings.max_workbook_bytes)
+    summary.headers = raw.headers
+    mapping = _mapping_for(request, raw, summary)
+    with timer.step("blocking_checks"):
+        fields = output_fields(raw, mapping, campaign)
+        macros = MacroFiles.read(conn, sql_dir)
+        formats = {f.format for f in fields if f.format}
+        macros.check(formats)
+        macros.define(conn, [*OUTPUT_MACROS, *(MACRO_PREFIX + f for f in formats)])
+        message, layout = compile_templates(campaign, fields)
+        if raw.row_count == 0:
+            raise CohortError(
+                f"{request.source.name}: the file has a header but no data rows", code="no_data"
+            )
+    summary.total_records = raw.row_count
+    params = field_params(mapping, fields)
+    phone_column = raw.column_for(mapping.phone_number.column_name or "")
+    columns = [
+        {"source": source, "header": str(csv_safe(header))}
+        for source, header in zip(raw.columns, raw.headers, strict=True)
+    ]
+    with timer.step("dnc"):
+        dnc_path = request.dnc or campaign.dnc
+        numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
+        conn.register("dnc_numbers", pa.table({"e164": numbers}))
+    conn.execute("create or replace temp table seen (phone_key bigint, kept_row bigint)")
+    # The same statements for every chunk: a simple template (or none) makes checks, render and
+    # dedupe one statement; otherwise Jinja renders the materialised checks in between.
+    rendered_sql = message_sql(fields, message, layout)
+    checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
+                            fields=fields)
+    final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql,
+                           source="chunk_rows", fields=fields)
+    size = settings.chunk_rows
+    for first in range(1, raw.row_count + 1, size):
+        # Every per-row step works on one chunk of rows: memory stays flat and time grows
+        # linearly with the file. Duplicates across chunks are found through `seen`; the
+        # rejected rows keep their original columns from the chunk while it is at hand.
+        conn.execute("create or replace temp view chunk_rows as "
+                     + rows_between_sql(first, first + size - 1, raw.row_count))
+        with timer.step("phones"):
+            create_phone_lookup(
+                conn, sql_dir,
+                f"select row_number, {phone_column} as raw from chunk_rows "
+                f"where {phone_column} is not null",
+                region, fast=settings.fast_paths,
+            )
+        if rendered_sql is None:  # Jinja renders the rows that pass the checks
+            with timer.step("row_checks"):
+                conn.execute(f"create or replace temp table checked as {checks_sql}", params)
+            with timer.step("render"):
+                render_with_jinja(conn, fields, message, layout)
+        with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
+            conn.execute(f"{_into('final_all', first)} {final_sql}",
+                         params if rendered_sql else None)
+            if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
+                conn.execute("insert into seen select phone_key, row_number from final_all "
+                             f"where row_number >= {first:d} and rejected_reason is null")
+            conn.execute(f"{_into('rejected_rows', first)} "
+                         + render_sql(sql_dir, "ingest/05_rejected_rows.sql", first=first))
+            drop_tables(conn, "phone_lookup", "checked", "rendered")
+    drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_table")
+    with timer.step("write"):
+        create_outputs(conn, fields, columns, sql_dir, message_sql=rendered_sql,
+                       has_message=message is not None, has_payload=layout is not None)
+        return write_outputs(conn, columns, out_dir, summary)
+
+
+def _mapping_for(request: CohortRequest, raw: RawCohort, summary: CohortSummary) -> Mapping:
+    """The mapping given (request, then campaign) or inferred from the headers; recorded in
+    the summary with where it came from."""
+    campaign = request.campaign
+    mapping = request.mapping or campaign.mapping
+    if mapping is None:
+        mapping = infer_mapping(raw.headers, set(campaign.variables) or None)
+    summary.mapping = mapping.to_json()
+    summary.mapping_inferred = mapping.inferred
+    summary.mapping_source = (
+        "inferred from headers"
+        if mapping.inferred
+        else (request.mapping_source or ("campaign config" if campaign.mapping else None))
+    )
+    return mapping
+
+
+def _into(table: str, first: int) -> str:
+    """The start of a statement that creates ``table`` from the first chunk (its first row is
+    row 1) and appends each later chunk to it."""
+    return f"create or replace temp table {table} as" if first == 1 else f"insert into {table}"
+
+
+def utcnow() -> str:
+    """The current UTC time as ISO 8601 with a ``Z``, to the second (summary timestamps)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

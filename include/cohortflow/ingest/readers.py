@@ -1,0 +1,40 @@
+"""Read a cohort file (CSV, XLSX, XLS, ODS) into one DuckDB table of strings.
+
+Whatever the format, the result is the raw table described in :mod:`cohortflow.ingest.raw`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from cohortflow.errors import CohortError
+from cohortflow.ingest.csv_files import read_csv_file
+from cohortflow.ingest.raw import RawCohort
+from cohortflow.ingest.workbooks import read_workbook
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
+
+
+def read_cohort_file(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 200 * 1024**2
+) -> RawCohort:
+    """Load ``path`` into the table ``raw_rows`` of ``conn``; blocking problems raise CohortError.
+
+    Blocking: unsupported type, undecodable or corrupt file, no header, duplicate or empty header
+    names, an unclosed quote (CSV). An empty data section is reported by the caller (the table
+    is still created).
+    """
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return read_csv_file(conn, path)
+    if suffix in EXCEL_SUFFIXES:
+        return read_workbook(conn, path, max_workbook_bytes=max_workbook_bytes)
+    raise CohortError(
+        f"{path.name}: unsupported file type {suffix or '(none)'!r}; "
+        f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        code="unreadable_file",
+    )

@@ -1,0 +1,15 @@
+from .library import E164_MAX_DIGITS as E164_MAX_DIGITS
+from .library import E164_TOO_LONG as E164_TOO_LONG
+from .library import EMPTY as EMPTY
+from .library import PARSE_ERRORS as PARSE_ERRORS
+from .library import DistinctNormalizer as DistinctNormalizer
+from .library import PhoneColumns as PhoneColumns
+from .library import check_region as check_region
+from .library import invalid_detail as invalid_detail
+from .library import mask_phone as mask_phone
+from .library import normalize_distinct as normalize_distinct
+from .library import normalize_phones as normalize_phones
+from .library import phone_timezones as phone_timezones
+from .library import too_long_for_e164 as too_long_for_e164
+from .sql_path import create_phone_lookup as create_phone_lookup
+from .sql_path import decide_in_sql as decide_in_sql

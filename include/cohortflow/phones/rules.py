@@ -1,0 +1,228 @@
+"""phonenumbers' own metadata, as the rules the SQL fast path decides with.
+
+For a region: the general and per-type national-number patterns and possible lengths, the
+national prefix for parsing, and whether a transform rule exists; for a calling code: its
+regions and how they are told apart (leading digits). The messages are the library path's
+(:mod:`cohortflow.phones.library`), so both paths explain an invalid number the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import phonenumbers
+from phonenumbers import NumberParseException, ValidationResult
+from phonenumbers.phonemetadata import PhoneMetadata
+
+from cohortflow.phones.library import PARSE_ERRORS, POSSIBILITY_ERRORS
+
+NON_GEO = "001"
+#: Number types in the order of phonenumbers' ``_number_type_helper`` (mobile is last).
+_TYPE_ATTRIBUTES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+                    "pager", "uan", "voicemail", "fixed_line")
+_LENGTH_STATES = {
+    "local": ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    "short": ValidationResult.TOO_SHORT,
+    "long": ValidationResult.TOO_LONG,
+    "invalid": ValidationResult.INVALID_LENGTH,
+}
+
+
+
+@dataclass(frozen=True)
+class RegionRules:
+    """One metadata's rules, ready for ``sql/phones/00_rules.sql``."""
+
+    key: str  # macro suffix: the region code, or n<code> for a non-geographic code
+    general_pattern: str | None
+    lengths: tuple[int, ...]  # general possible lengths, sorted
+    local_lengths: tuple[int, ...]
+    national_prefix: str | None  # national_prefix_for_parsing
+    transform: bool  # a national_prefix_transform_rule exists: such strips are undecided
+    types: tuple[tuple[tuple[int, ...], str], ...]  # (possible lengths, pattern) per type
+
+    @property
+    def length_mask(self) -> int:
+        """The general possible lengths as a bit mask (bit n: length n is possible)."""
+        return length_mask(self.lengths)
+
+    @property
+    def other_length_mask(self) -> int:
+        """The possible lengths after the shortest, as a bit mask."""
+        return length_mask(self.lengths[1:])
+
+    @property
+    def local_length_mask(self) -> int:
+        """The local-only possible lengths, as a bit mask."""
+        return length_mask(self.local_lengths)
+
+    @property
+    def types_pattern(self) -> str | None:
+        """One pattern for all types, over ``chr(65 + length) || number``.
+
+        ``[K](?:p)`` full-matches exactly when the number has length 10 and full-matches
+        ``p``; the alternation of all types full-matches when any type does, which is what
+        ``_number_type_helper`` returning something other than UNKNOWN means.
+        """
+        alternatives = []
+        for lengths, pattern in self.types:
+            usable = [n for n in lengths if 0 <= n <= 40]
+            if lengths and not usable:
+                continue  # no possible length: the type has no numbers
+            marker = "[" + "".join(_length_marker(n) for n in usable) + "]" if usable else "."
+            alternatives.append(f"{marker}(?:{pattern})")
+        return "|".join(alternatives) or None
+
+
+def length_mask(lengths: Iterable[int]) -> int:
+    """Bit n set for each length n (lengths of 63 digits or more cannot occur in a mask: the
+    SQL tests ``least(length, 63)``, whose bit is never set)."""
+    return sum(1 << n for n in set(lengths) if 0 <= n < 63)
+
+
+def _length_marker(length: int) -> str:
+    """The character the SQL puts before a number of ``length`` digits: ``chr(65 + length)``."""
+    return chr(65 + length)
+
+
+def metadata_key(region: str, country_code: int) -> str:
+    """Macro suffix of a region's metadata (``IN``; ``n800`` for the non-geographic +800)."""
+    return f"n{country_code}" if region == NON_GEO else region
+
+
+def region_metadata(region: str, country_code: int) -> Any:
+    return PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+
+
+def _pattern(desc: Any) -> str | None:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return str(desc.national_number_pattern)
+
+
+@cache
+def region_rules(region: str, country_code: int) -> RegionRules:
+    """The rules of ``region`` (``001`` with the code for non-geographic entities)."""
+    metadata = region_metadata(region, country_code)
+    general = metadata.general_desc
+    types: list[tuple[tuple[int, ...], str]] = []
+    descs = [getattr(metadata, name) for name in _TYPE_ATTRIBUTES]
+    if not metadata.same_mobile_and_fixed_line_pattern:
+        descs.append(metadata.mobile)
+    for desc in descs:
+        pattern = _pattern(desc)
+        if pattern is not None:
+            types.append((tuple(desc.possible_length or ()), pattern))
+    return RegionRules(
+        key=metadata_key(region, country_code),
+        general_pattern=_pattern(general),
+        lengths=tuple(sorted(general.possible_length or ())),
+        local_lengths=tuple(general.possible_length_local_only or ()),
+        national_prefix=metadata.national_prefix_for_parsing or None,
+        transform=bool(metadata.national_prefix_transform_rule),
+        types=tuple(types),
+    )
+
+
+def regions_for_code(country_code: int) -> list[str]:
+    return list(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()))
+
+
+def code_context(country_code: int) -> dict[str, Any]:
+    regions = regions_for_code(country_code)
+    main = regions[0]
+    options = []
+    for region in regions:
+        metadata = region_metadata(region, country_code)
+        if metadata is None:
+            continue
+        options.append({
+            "region": region,
+            "key": metadata_key(region, country_code),
+            "leading_digits": metadata.leading_digits if len(regions) > 1 else None,
+        })
+    return {"cc": country_code, "main_key": metadata_key(main, country_code),
+            "main_region": main, "options": options}
+
+
+#: What phonenumbers' leading-digit patterns are written with (digits and digit classes): the
+#: query in sql/phones/01_regions_present.sql relies on it. A region whose pattern holds
+#: anything else gets its rules whenever its code does.
+DIGIT_PATTERN_CHARACTERS = frozenset("0123456789()[]-:?|")
+
+
+def longest_match(pattern: str) -> int:
+    """The most digits a leading-digit pattern (of :data:`DIGIT_PATTERN_CHARACTERS` only:
+    digits, classes ``[...]``, groups ``(...)`` or ``(?:...)``, ``?`` and ``|``) can match;
+    ValueError for any other pattern."""
+
+    def sequence(at: int) -> tuple[int, int]:  # the widest alternative, up to ')' or the end
+        widest = width = 0
+        while at < len(pattern) and pattern[at] != ")":
+            character = pattern[at]
+            if character.isdigit():
+                width, at = width + 1, at + 1
+            elif character == "[":
+                width, at = width + 1, pattern.index("]", at) + 1
+            elif character == "(":
+                inner, at = sequence(at + (3 if pattern.startswith("(?:", at) else 1))
+                if at >= len(pattern):
+                    raise ValueError(f"unclosed group in {pattern!r}")
+                width, at = width + inner, at + 1
+            elif character == "?":  # the item before may be absent: at most its width
+                at += 1
+            elif character == "|":
+                widest, width, at = max(widest, width), 0, at + 1
+            else:
+                raise ValueError(f"unexpected {character!r} in {pattern!r}")
+        return max(widest, width), at
+
+    width, end = sequence(0)
+    if end != len(pattern):
+        raise ValueError(f"unbalanced ')' in {pattern!r}")
+    return width
+
+
+
+def prefix_digits(patterns: list[str]) -> int | None:
+    """How many leading digits decide every one of ``patterns`` (None: all of them, for a
+    pattern whose width this cannot tell)."""
+    try:
+        return max(1, *(longest_match(pattern) for pattern in patterns))
+    except ValueError:
+        return None
+
+
+def may_match_empty(pattern: str | None) -> bool:
+    return bool(pattern) and re.match(str(pattern), "") is not None
+
+
+def parse_errors() -> dict[str, str]:
+    messages = PARSE_ERRORS
+    return {
+        "too_short_after_idd": messages[NumberParseException.TOO_SHORT_AFTER_IDD],
+        "invalid_country_code": messages[NumberParseException.INVALID_COUNTRY_CODE],
+        "too_short": messages[NumberParseException.TOO_SHORT_NSN],
+        "too_long": messages[NumberParseException.TOO_LONG],
+    }
+
+
+def length_details() -> dict[str, str]:
+    default = "not a valid number for region {region}"
+    details = {state: POSSIBILITY_ERRORS.get(result, default)
+               for state, result in _LENGTH_STATES.items()}
+    details["ok"] = default
+    return details
+
+
+def country_codes_pattern() -> str:
+    """Every known calling code as one alternation, shortest first (``1|7|20|...``), so a
+    leftmost-first match takes 1, 2 then 3 digits as ``_extract_country_code`` does."""
+    codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE,
+                   key=lambda code: (len(str(code)), code))
+    return "|".join(str(code) for code in codes)
+

@@ -1,0 +1,10 @@
+"""Rendering: sandboxed Jinja for messages and layouts, simple templates compiled to SQL,
+formatting macros, spreadsheet-safe cells and the HTML pages' environment.
+
+The names below load on first use (lazy_loader), so importing the package is cheap; the
+signatures are in ``__init__.pyi``.
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

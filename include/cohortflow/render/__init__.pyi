@@ -1,0 +1,13 @@
+from .csvsafe import FORMULA_TRIGGERS as FORMULA_TRIGGERS
+from .csvsafe import csv_safe as csv_safe
+from .formatters import MACRO_PREFIX as MACRO_PREFIX
+from .formatters import MacroFiles as MacroFiles
+from .formatters import available_formatters as available_formatters
+from .formatters import format_expression as format_expression
+from .formatters import load_macros as load_macros
+from .jinja import LayoutTemplate as LayoutTemplate
+from .jinja import MessageTemplate as MessageTemplate
+from .jinja import check_template as check_template
+from .jinja import render_rows as render_rows
+from .pages import page_environment as page_environment
+from .sql_templates import message_expression as message_expression

@@ -1,0 +1,34 @@
+"""What a sandbox is started with: the secrets it expects and the faults it injects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_KEY = "sandbox-key"
+DEFAULT_APP_ID = "sandbox-app"
+
+
+@dataclass(frozen=True)
+class SandboxKeys:
+    """The secrets the sandbox expects: one key for every provider, and CometChat's app id."""
+
+    key: str = DEFAULT_KEY
+    app_id: str = DEFAULT_APP_ID
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fractions of provider requests that fail on purpose; drawn from a seeded generator."""
+
+    fail_429: float = 0.0
+    fail_500: float = 0.0
+    slow: float = 0.0
+    drop: float = 0.0
+    seed: int = 0
+    slow_seconds: float = 35.0  # longer than the default client timeout (30 s)
+    retry_after: int = 1  # seconds, sent with every 429
+
+    def __post_init__(self) -> None:
+        fractions = (self.fail_429, self.fail_500, self.slow, self.drop)
+        if any(f < 0 for f in fractions) or sum(fractions) > 1:
+            raise ValueError("fault fractions must be >= 0 and add up to at most 1")

@@ -1,0 +1,157 @@
+"""Output contracts on the written files, batch by batch, uniqueness over the whole table, and
+nothing published when one fails."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+import pandera.errors
+import pytest
+
+from cohortflow.ingest import contracts, outputs
+from cohortflow.warehouse import ARTEFACTS
+from tests.unit.helpers import make_campaign, run, write_text
+
+COLUMNS = ["row_number", "phone_number", "region"]
+
+
+def _recipients(rows: list[tuple[int, str, str]]) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    conn.execute("create table recipients_out (row_number bigint, phone_number varchar, "
+                 "region varchar)")
+    if rows:
+        conn.executemany("insert into recipients_out values (?, ?, ?)", rows)
+    return conn
+
+
+def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) -> None:
+    # chunk_rows 2: the file is validated in batches of 2 rows, which cannot see each other
+    path = tmp_path / "recipients.parquet"
+    outputs.write_parquet(conn, "recipients_out", path)
+    contracts.start_validation(
+        conn, "recipients_out", path, contracts.arrow_schema("Recipients"), chunk_rows=chunk_rows,
+    ).result()
+
+
+GOOD = [(1, "+919876543210", "IN"), (2, "+14155550123", "US"), (3, "+447911123456", "GB")]
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_valid_table_passes(tmp_path: Path, chunk_rows: int) -> None:
+    _check(_recipients(GOOD), tmp_path, chunk_rows=chunk_rows)
+
+
+def test_empty_table_passes(tmp_path: Path) -> None:
+    _check(_recipients([]), tmp_path, chunk_rows=2)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_broken_contract_raises(tmp_path: Path, chunk_rows: int) -> None:
+    conn = _recipients([*GOOD, (4, "98765 43210", "IN")])  # not E.164
+    with pytest.raises(pandera.errors.SchemaErrors, match="str_matches"):
+        _check(conn, tmp_path, chunk_rows=chunk_rows)
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 10])
+def test_duplicate_phone_in_different_batches_is_found(tmp_path: Path, chunk_rows: int) -> None:
+    # rows 1 and 4 fall in different batches of 2 rows: only the whole-table check sees both
+    conn = _recipients([*GOOD, (4, "+919876543210", "IN")])
+    with pytest.raises(contracts.ContractError, match=r"1 duplicate value\(s\) in phone_number"):
+        _check(conn, tmp_path, chunk_rows=chunk_rows)
+
+
+def test_duplicate_row_number_is_found(tmp_path: Path) -> None:
+    conn = _recipients([*GOOD, (1, "+14155550124", "US")])
+    with pytest.raises(contracts.ContractError, match=r"1 duplicate value\(s\) in row_number"):
+        _check(conn, tmp_path, chunk_rows=2)
+
+
+@pytest.mark.parametrize(
+    ("values", "duplicates"),
+    [
+        ([1, 2, 3], 0),
+        ([1, 2, 2, 2, None, None], 2),
+        ([5, 10**12, 5], 1),  # a span too wide for the bitmap: hashes counted instead
+        (["a", "b", "a", None], 1),
+        (["a", "b", None, None], 0),  # NULLs are no duplicates (hash(NULL) is a value)
+        (["a", "a", "a", "b", "b"], 3),
+        ([], 0),
+    ],
+)
+def test_check_unique_counts_repeated_values(values: list[object], duplicates: int) -> None:
+    conn = duckdb.connect()
+    kind = "varchar" if any(isinstance(v, str) for v in values) else "bigint"
+    conn.execute(f"create table t (v {kind})")
+    if values:
+        conn.executemany("insert into t values (?)", [(v,) for v in values])
+    if duplicates:
+        with pytest.raises(contracts.ContractError, match=f"t: {duplicates} duplicate value"):
+            contracts.check_unique(conn, "t", ["v"])
+    else:
+        contracts.check_unique(conn, "t", ["v"])
+
+
+def test_nothing_is_published_when_a_contract_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(path: Path, schema: object, *, chunk_rows: int) -> None:
+        raise contracts.ContractError(f"{path.name}: deliberately broken for this test")
+
+    monkeypatch.setattr(contracts, "validate_parquet", broken)
+    source = write_text(tmp_path, "cohort.csv",
+                        "phone,name\n+919876543210,Asha\n+14155550123,Ravi\nnot a phone,Meena\n")
+    with pytest.raises(contracts.ContractError, match="deliberately broken"):
+        run(source, campaign=make_campaign(), infer=True)
+    out_dir = tmp_path / "out"
+    assert sorted(p.name for p in out_dir.iterdir()) == [], "no artefact, no temporary file"
+
+
+def test_the_workspace_is_closed_while_the_contracts_are_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohortflow.ingest import workspace
+
+    closed = threading.Event()
+    validate, close = contracts.validate_parquet, workspace.Workspace.close
+
+    def validate_once_closed(path: Path, schema: object, *, chunk_rows: int) -> None:
+        if not closed.wait(timeout=20):
+            raise AssertionError("the workspace stayed open until the contracts were checked")
+        validate(path, schema, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+
+    def close_and_tell(self: workspace.Workspace) -> None:
+        close(self)
+        closed.set()
+
+    monkeypatch.setattr(contracts, "validate_parquet", validate_once_closed)
+    monkeypatch.setattr(workspace.Workspace, "close", close_and_tell)
+    source = write_text(tmp_path, "cohort.csv", "phone,name\n+919876543210,Asha\nbad,Meena\n")
+
+    outcome = run(source, campaign=make_campaign(), infer=True)
+
+    assert outcome.published
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted((*ARTEFACTS, "report.html"))
+
+
+def test_a_column_is_dictionary_encoded_only_up_to_the_limit(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    conn = duckdb.connect()
+    few, more = outputs.DICTIONARY_VALUES - 1, outputs.DICTIONARY_VALUES * 2
+    conn.execute(f"create table t as select 'region ' || (i % {few}) as few, "
+                 f"'city ' || (i % {more}) as more, "
+                 "'+91' || (9000000000 + i) as unique_values from range(100000) r(i)")
+    path = tmp_path / "t.parquet"
+
+    outputs.write_parquet(conn, "t", path)
+
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {row_group.column(i).path_in_schema: row_group.column(i).encodings
+                 for i in range(row_group.num_columns)}
+    assert "PLAIN_DICTIONARY" in encodings["few"]
+    assert "PLAIN_DICTIONARY" not in encodings["more"]  # DuckDB's own limit would keep it
+    assert "PLAIN_DICTIONARY" not in encodings["unique_values"]
+    assert conn.execute(f"select count(*) from '{path}'").fetchall() == [(100_000,)]
