@@ -71,9 +71,13 @@ def run_child(command: list[str]) -> Run:
     return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
+#: The ``cohortflow`` command measured: ``COHORTFLOW_BENCH_CLI`` (``make bench`` points it at an
+#: environment with the product's dependencies only, as deployed), else the one beside Python.
+CLI = os.environ.get("COHORTFLOW_BENCH_CLI") or str(Path(sys.executable).with_name("cohortflow"))
+
+
 def cohortflow_command(source: Path, campaign: Path, out: Path) -> list[str]:
-    cli = str(Path(sys.executable).with_name("cohortflow"))
-    return [cli, "process", str(source), "--campaign", str(campaign), "--out", str(out)]
+    return [CLI, "process", str(source), "--campaign", str(campaign), "--out", str(out)]
 
 
 def baseline_command(source: Path, campaign: Path, out: Path) -> list[str]:
