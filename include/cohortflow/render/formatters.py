@@ -60,8 +60,7 @@ class MacroStatement:
 @dataclass(frozen=True)
 class MacroFiles:
     """The statements of every ``*.sql`` file of ``<sql_dir>/macros``, in name order, so that a
-    connection is given only the macros it uses (:meth:`define`): defining every formatter
-    took 20 to 50 ms of each cohort, for formatters most cohorts never call."""
+    connection is given only the macros it uses (:meth:`define`), not every formatter."""
 
     statements: tuple[MacroStatement, ...]
 
