@@ -11,8 +11,10 @@ select
     idempotency_key,
     recipients,
     status,
+    outcome,
     provider_reference,
     error,
+    resolved_by,
     created_at,
     submitted_at,
     $recorded_at::timestamptz as recorded_at

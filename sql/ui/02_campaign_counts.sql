@@ -1,13 +1,17 @@
 -- campaign_counts: per campaign, its recipients by where they stand in dispatch.
--- Each recipient counts once, by its latest delivery attempt: `sent` (submitted, no retry
--- due), `waiting` (no delivery yet, a pending batch, or a retry scheduled), `cancelled`, or
--- `failed` (any other final status). Without the dispatch tables every recipient is waiting.
+-- Each recipient counts once, by its latest batch (attempt, then batch number): `sent`
+-- (submitted, no retry due), `unconfirmed` (the provider may have it; an operator resolves
+-- it), `waiting` (no batch yet, a pending batch, a released one whose recipients are planned
+-- again, or a retry scheduled), `cancelled`, or `failed` (refused, or never sent in its
+-- rounds). sent + unconfirmed + waiting + failed + cancelled = recipients.
+-- Without the dispatch tables every recipient is waiting.
 {%- if has_deliveries %}
 with latest_deliveries as (
     select campaign_id, cohort_id, row_number, status, next_retry_at
     from deliveries
     qualify row_number() over (
-        partition by campaign_id, cohort_id, row_number order by attempt desc
+        partition by campaign_id, cohort_id, row_number
+        order by attempt desc, batch_number desc
     ) = 1
 ),
 {%- else %}
@@ -27,8 +31,9 @@ recipient_states as (
         case
             when latest_deliveries.status is null then 'waiting'
             when latest_deliveries.next_retry_at is not null then 'waiting'
-            when latest_deliveries.status = 'pending' then 'waiting'
+            when latest_deliveries.status in ('pending', 'released') then 'waiting'
             when latest_deliveries.status = 'submitted' then 'sent'
+            when latest_deliveries.status in ('unconfirmed', 'interrupted') then 'unconfirmed'
             when latest_deliveries.status = 'cancelled' then 'cancelled'
             else 'failed'
         end as state
@@ -39,6 +44,7 @@ select
     campaign_id,
     count(*) as recipients,
     count(*) filter (where state = 'sent') as sent,
+    count(*) filter (where state = 'unconfirmed') as unconfirmed,
     count(*) filter (where state = 'waiting') as waiting,
     count(*) filter (where state = 'failed') as failed,
     count(*) filter (where state = 'cancelled') as cancelled

@@ -35,4 +35,7 @@ def test_outcomes_and_control_dags(dag_bag) -> None:  # type: ignore[no-untyped-
     outcomes = dag_bag.dags["campaign_outcomes"]
     assert outcomes.get_task("record").pool == "warehouse_writer"
     control = dag_bag.dags["campaign_control"]
-    assert set(control.params.keys()) == {"campaign_id", "action"}
+    assert set(control.params.keys()) == {"campaign_id", "action", "batch_id"}
+    from cohortflow.dispatch.tasks import CONTROL_ACTIONS
+
+    assert control.params.get_param("action").schema["enum"] == list(CONTROL_ACTIONS)

@@ -1,4 +1,5 @@
-"""Dispatch against the running sandbox provider: windows, once-only, faults, rate, outcomes."""
+"""Dispatch against the running sandbox provider (which, like the providers, processes a
+repeated request again): windows, nobody twice, faults, operator actions, rate, outcomes."""
 
 from __future__ import annotations
 
@@ -17,12 +18,19 @@ from tests.integration.conftest import SANDBOX_KEY
 from tests.support.dispatch import indian_numbers, write_cohort
 
 from cohortflow.config import load_campaign
-from cohortflow.dispatch import collect_outcomes, run_dispatch, schedule_retries
+from cohortflow.dispatch import (
+    change_status,
+    collect_outcomes,
+    list_batches,
+    retry_failed,
+    run_dispatch,
+    schedule_retries,
+)
 from cohortflow.dispatch.outbox import Outbox
 from cohortflow.dispatch.windows import is_open
 from cohortflow.providers import RetryPolicy, adapter_for
 from cohortflow.providers.base import Batch, Credentials, SubmitResult
-from cohortflow.sandbox import SandboxHandle
+from cohortflow.sandbox import Faults, SandboxHandle, SandboxKeys, start_sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 OFFICE = {"allowed_start_time": "09:00", "allowed_end_time": "18:00", "timezone": "Asia/Kolkata"}
@@ -85,11 +93,31 @@ def test_a_kill_after_sending_and_before_marking_sends_no_duplicate(
     path = _campaign_file(tmp_path, sandbox.url)
     assert _dispatch_cli(path, tmp_path, crash_after="send") == -9  # SIGKILL after the 1st send
     assert _stats(sandbox)["recipients"] == 50
-    assert Outbox(tmp_path, "loans").results() == {}  # sent but never marked
+    outbox = Outbox(tmp_path, "loans")
+    first = outbox.batches()[0]
+    assert Outbox.status_of(outbox.results_for(first.ref)) == "interrupted"  # never marked
     assert _dispatch_cli(path, tmp_path, crash_after=None) == 0
     stats = _stats(sandbox)
+    assert stats["recipients"] == 130 and stats["duplicates"] == 0 and stats["repeats"] == 0
+    assert "replays" not in stats["counts"]  # the interrupted batch was not sent again
+    [unconfirmed] = list_batches(load_campaign(path), tmp_path, "unconfirmed")
+    assert unconfirmed.batch_id == first.idempotency_key and unconfirmed.recipients == 50
+
+
+def test_a_kill_after_sending_resends_the_same_key_to_a_provider_that_deduplicates(
+    tmp_path: Path
+) -> None:
+    with start_sandbox(deduplicate=True) as sandbox:
+        write_cohort(tmp_path, "loans", "c1", indian_numbers(130))
+        provider = {"kind": "http_json", "base_url": sandbox.url, "timeout_seconds": 2,
+                    "deduplicates": True}
+        path = _campaign_file(tmp_path, sandbox.url, provider=provider)
+        assert _dispatch_cli(path, tmp_path, crash_after="send") == -9
+        assert _dispatch_cli(path, tmp_path, crash_after=None) == 0
+        stats = _stats(sandbox)
     assert stats["recipients"] == 130 and stats["duplicates"] == 0
     assert stats["counts"].get("replays") == 1  # the first batch was re-sent with its key
+    assert list_batches(load_campaign(path), tmp_path, "unconfirmed") == []
 
 
 def test_a_kill_after_the_outbox_write_loses_nobody(tmp_path: Path, sandbox: SandboxHandle) -> None:
@@ -101,20 +129,93 @@ def test_a_kill_after_the_outbox_write_loses_nobody(tmp_path: Path, sandbox: San
     assert _stats(sandbox)["recipients"] == 75
 
 
-def test_faults_are_retried_until_everyone_is_accepted_exactly_once(
+def _outcomes_add_up(warehouse: Path, sandbox: SandboxHandle, size: int) -> dict[str, int]:
+    """Nobody received twice; everyone received or in an unconfirmed batch; counts agree."""
+    stats = _stats(sandbox)
+    assert stats["duplicates"] == 0 and stats["repeats"] == 0
+    received = {r["phone_number"] for r in requests.get(
+        f"{sandbox.url}/_sandbox/recipients", params={"limit": size + 1}, timeout=10
+    ).json()["recipients"]}
+    outbox = Outbox(warehouse, "loans")
+    results = outbox.results()
+    statuses: Counter[str] = Counter()
+    phones = dict(zip(range(2, size + 2), indian_numbers(size), strict=True))
+    for batch in outbox.batches():
+        status = Outbox.status_of(results.get(batch.idempotency_key, []))
+        statuses[status] += len(batch.rows)
+        batch_phones = {phones[row] for row in batch.rows}
+        if status == "submitted":
+            assert batch_phones <= received
+        elif status != "unconfirmed":
+            assert not batch_phones & received, f"{status} batch reached the provider"
+    assert statuses["submitted"] + statuses["unconfirmed"] == size
+    return dict(statuses)
+
+
+def test_under_faults_nobody_is_sent_twice_and_everyone_is_sent_or_unconfirmed(
     tmp_path: Path, sandbox_factory: Any
 ) -> None:
-    sandbox = sandbox_factory(fail_429=0.2, fail_500=0.2, drop=0.1, slow=0.05, slow_seconds=2.5,
-                              retry_after=0, seed=7)
+    sandbox = sandbox_factory(fail_429=0.2, fail_500=0.1, drop=0.05, slow=0.05,
+                              drop_after_accept=0.05, timeout_after_accept=0.05,
+                              slow_seconds=2.5, retry_after=0, seed=7)
     write_cohort(tmp_path, "loans", "c1", indian_numbers(400))
     campaign = load_campaign(_campaign_file(tmp_path, sandbox.url, batch_size=20))
     for minute in range(3):  # batches whose retries ran out go again in the next run
         run_dispatch(campaign, tmp_path, IN_OFFICE.replace(minute=minute),
                      adapter=_adapter(campaign, policy=FAST_RETRIES))
-    stats = _stats(sandbox)
-    assert stats["recipients"] == 400 and stats["duplicates"] == 0
-    counts = stats["counts"]
-    assert counts.get("status_429", 0) + counts.get("fault_429", 0) > 0 or len(counts) > 2
+    time.sleep(2.6)  # what the sandbox processes late is recorded by now
+    statuses = _outcomes_add_up(tmp_path, sandbox, 400)
+    assert statuses.get("unconfirmed", 0) > 0  # 500s and dropped answers: never sent again
+    counts = _stats(sandbox)["counts"]
+    assert counts.get("fault_429", 0) > 0 and counts.get("fault_drop_after_accept", 0) > 0
+
+
+def test_under_faults_a_deduplicating_provider_gets_everyone_exactly_once(tmp_path: Path) -> None:
+    faults = Faults(fail_429=0.2, fail_500=0.1, drop=0.05, slow=0.05, drop_after_accept=0.05,
+                    timeout_after_accept=0.05, slow_seconds=2.5, retry_after=0, seed=7)
+    with start_sandbox(faults=faults, deduplicate=True) as sandbox:
+        write_cohort(tmp_path, "loans", "c1", indian_numbers(400))
+        provider = {"kind": "http_json", "base_url": sandbox.url, "timeout_seconds": 2,
+                    "deduplicates": True}
+        campaign = load_campaign(_campaign_file(tmp_path, sandbox.url, batch_size=20,
+                                                provider=provider))
+        for minute in range(3):
+            run_dispatch(campaign, tmp_path, IN_OFFICE.replace(minute=minute),
+                         adapter=_adapter(campaign, policy=FAST_RETRIES))
+        time.sleep(2.6)
+        statuses = _outcomes_add_up(tmp_path, sandbox, 400)
+        assert _stats(sandbox)["recipients"] == 400
+    assert statuses == {"submitted": 400}
+
+
+def test_a_config_error_fails_its_batches_and_retry_failed_sends_them_once_fixed(
+    tmp_path: Path
+) -> None:
+    keys = SandboxKeys(SANDBOX_KEY, "app-1", cometchat_campaigns=frozenset({"welcome"}))
+    with start_sandbox(keys=keys) as sandbox:
+        write_cohort(tmp_path, "loans", "c1", indian_numbers(6))
+        wrong = {"kind": "cometchat", "base_url": sandbox.url, "campaign_id": "welcom"}
+        path = _campaign_file(tmp_path, sandbox.url, batch_size=3, provider=wrong)
+        credentials = Credentials(SANDBOX_KEY, "app-1", source="test")
+        campaign = load_campaign(path)
+        report = run_dispatch(campaign, tmp_path, IN_OFFICE,
+                              adapter=adapter_for(campaign, credentials))
+        assert report.count("failed") == 6 and "404" in report.outcomes[0].detail
+        assert _stats(sandbox)["recipients"] == 0
+
+        fixed_path = _campaign_file(tmp_path, sandbox.url, batch_size=3,
+                                    provider={**wrong, "campaign_id": "welcome"})
+        change_status(campaign, tmp_path, "pause")  # settings change only while paused
+        fixed = load_campaign(fixed_path)
+        change_status(fixed, tmp_path, "resume")
+        assert len(retry_failed(fixed, tmp_path)) == 2
+        report = run_dispatch(fixed, tmp_path, IN_OFFICE.replace(minute=5),
+                              adapter=adapter_for(fixed, credentials))
+        assert report.count("submitted") == 6
+        run_dispatch(fixed, tmp_path, IN_OFFICE.replace(minute=6),
+                     adapter=adapter_for(fixed, credentials))
+        stats = _stats(sandbox)
+    assert stats["recipients"] == 6 and stats["repeats"] == 0  # exactly once
 
 
 def test_a_bad_request_is_recorded_as_failed(tmp_path: Path, sandbox: SandboxHandle) -> None:

@@ -33,7 +33,8 @@ def write_cohort(
     status: str = "completed",
     variables: dict[str, list[str]] | None = None,
 ) -> Path:
-    """A published cohort folder: recipients.parquet (row numbers from 2) and summary.json."""
+    """A published cohort folder as ingest writes it: recipients.parquet (row numbers from 2),
+    an empty rejections.parquet and summary.json, ready to register in the catalog."""
     folder = cohort_dir(warehouse, campaign_id, cohort_id)
     folder.mkdir(parents=True, exist_ok=True)
     columns: dict[str, Any] = {
@@ -45,11 +46,20 @@ def write_cohort(
     for name, values in (variables or {}).items():
         columns[name] = pa.array(values, pa.string())
     pq.write_table(pa.table(columns), folder / "recipients.parquet")
+    pq.write_table(pa.table({"row_number": pa.array([], pa.int64()),
+                             "rejected_reason": pa.array([], pa.string()),
+                             "reason_code": pa.array([], pa.string()),
+                             "record": pa.array([], pa.string())}),
+                   folder / "rejections.parquet")
     summary = {
         "cohort_id": cohort_id,
         "campaign_id": campaign_id,
         "name": cohort_id,
         "status": status,
+        "source": f"{cohort_id}.csv",
+        "sha256": "0" * 64,
+        "created_at": "2026-03-01T00:00:00Z",
+        "updated_at": "2026-03-01T00:00:00Z",
         "total_records": len(phones),
         "valid_records": len(phones),
         "rejected_records": 0,
@@ -74,10 +84,13 @@ def make_campaign(**overrides: Any) -> CampaignConfig:
 
 
 class FakeAdapter:
-    """Records every batch; answers with ``answers`` in turn (default: accepted)."""
+    """Records every batch; answers with ``answers`` in turn (default: accepted). A provider
+    that de-duplicates by key when ``deduplicates``."""
 
-    def __init__(self, answers: list[SubmitResult] | None = None) -> None:
+    def __init__(self, answers: list[SubmitResult] | None = None, *,
+                 deduplicates: bool = False) -> None:
         self.answers = list(answers or [])
+        self.deduplicates = deduplicates
         self.batches: list[Batch] = []
         self.times: list[float] = []
         self._lock = threading.Lock()
@@ -88,7 +101,7 @@ class FakeAdapter:
             self.times.append(time.monotonic())
             if self.answers:
                 return self.answers.pop(0)
-        return SubmitResult(ok=True, status_code=200, accepted=len(batch.recipients),
+        return SubmitResult("accepted", status_code=200, accepted=len(batch.recipients),
                             provider_reference=f"ref-{batch.batch_number}")
 
     @property

@@ -22,6 +22,7 @@ COMMANDS = (
     ("cohortflow.cli.dispatch", "plan"),
     ("cohortflow.cli.dispatch", "campaign"),
     ("cohortflow.cli.dispatch", "outcomes"),
+    ("cohortflow.cli.batches", "batch"),
     ("cohortflow.cli.campaigns", "campaigns"),
     ("cohortflow.cli.sandbox", "sandbox"),
 )

@@ -48,7 +48,8 @@ def campaign_progress(warehouse: Path, campaigns_dir: Path, sql_dir: Path) -> li
               help="Warehouse folder (default: COHORTFLOW_WAREHOUSE).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def campaigns(warehouse: Path | None, as_json: bool) -> None:
-    """Show each campaign's recipients: sent, waiting for a window or retry, failed.
+    """Show each campaign's recipients: sent, unconfirmed (the provider may have them; resolve
+    with `cohortflow batch resolve`), waiting for a window or retry, failed.
 
     \b
     Example:
@@ -66,12 +67,13 @@ def campaigns(warehouse: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    header = f"{'campaign':<16} {'status':<10} {'recipients':>10} {'sent':>6} {'waiting':>8} " \
-             f"{'failed':>7}  next"
+    header = (f"{'campaign':<16} {'status':<10} {'recipients':>10} {'sent':>6} "
+              f"{'unconfirmed':>11} {'waiting':>8} {'failed':>7}  next")
     click.echo(header)
     click.echo("-" * len(header))
     for row in rows:
         click.echo(
             f"{row['campaign_id']:<16} {row.get('status', '?'):<10} {row['recipients']:>10} "
-            f"{row['sent']:>6} {row['waiting']:>8} {row['failed']:>7}  {row.get('note', '')}"
+            f"{row['sent']:>6} {row['unconfirmed']:>11} {row['waiting']:>8} {row['failed']:>7}  "
+            f"{row.get('note', '')}"
         )

@@ -14,39 +14,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from cohortflow.cli.common import (
+    CAMPAIGNS,
+    JSON,
+    WAREHOUSE,
+    campaign_named,
+    default_warehouse,
+    fail,
+    parse_now,
+)
 from cohortflow.errors import CohortflowError
 
 if TYPE_CHECKING:
     from cohortflow.dispatch.campaign_state import Action
-
-EXIT_FAILED = 2
-
-
-def _parse_now(value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"expected ISO 8601 such as 2026-03-02T10:00:00+05:30, got {value!r}",
-            param_hint="--now",
-        ) from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter("give a timezone offset, e.g. ...T10:00:00Z", param_hint="--now")
-    return parsed
-
-
-def _default_warehouse() -> Path:
-    from cohortflow.settings import get_settings
-
-    return Path(get_settings().warehouse)
-
-
-def _fail(exc: CohortflowError | OSError | LookupError) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(EXIT_FAILED)
-
 
 def _show_time(value: dt.datetime | None, zone: Any) -> str:
     return value.astimezone(zone).isoformat(timespec="minutes") if value else "no window"
@@ -57,24 +37,19 @@ _CAMPAIGN = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Campaign YAML (allowed_schedule, rate, batch_size, provider, retry_config ...).",
 )
-_WAREHOUSE = click.option(
-    "--warehouse", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Warehouse folder (default: COHORTFLOW_WAREHOUSE or ./warehouse).",
-)
 _NOW = click.option(
     "--now", "now_text", metavar="ISO8601",
     help="Fix the clock for windows and the campaign gate, e.g. 2026-03-02T10:00:00+05:30.",
 )
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.command()
 @_CAMPAIGN
-@_WAREHOUSE
+@WAREHOUSE
 @_NOW
 @click.option("--dry-run", is_flag=True, help="Plan only: write nothing, send nothing.")
 @click.option("--no-record", is_flag=True, help="Do not refresh the catalog tables afterwards.")
-@_JSON
+@JSON
 def dispatch(
     campaign_path: Path, warehouse: Path | None, now_text: str | None, dry_run: bool,
     no_record: bool, as_json: bool,
@@ -94,8 +69,8 @@ def dispatch(
     from cohortflow.config import load_campaign
     from cohortflow.dispatch import run_dispatch
 
-    now = _parse_now(now_text)
-    warehouse = warehouse or _default_warehouse()
+    now = parse_now(now_text)
+    warehouse = warehouse or default_warehouse()
     try:
         campaign = load_campaign(campaign_path)
         from cohortflow.cli.progress import bar
@@ -111,7 +86,7 @@ def dispatch(
 
                 record_dispatch(warehouse, [campaign])
     except (CohortflowError, OSError, LookupError) as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -134,17 +109,23 @@ def dispatch(
         click.echo(f"  deferred    {item.recipients} recipients{where} until "
                    f"{_show_time(item.until, zone)}: {item.reason}")
     click.echo(f"sent {report.count('submitted')}, failed {report.count('failed')}, "
+               f"unconfirmed {report.count('unconfirmed')}, "
                f"to retry {report.count('retry_later')}, deferred "
                f"{plan.deferred_recipients + report.count('deferred')}")
+    if report.count("unconfirmed"):
+        click.echo(f"warning: {report.count('unconfirmed')} recipients are in unconfirmed batches "
+                   "(the provider may have them; they are not sent again by themselves): "
+                   f"cohortflow batch list --campaign {plan.campaign_id} --status unconfirmed",
+                   err=True)
     if report.count("failed"):
         sys.exit(1)
 
 
 @click.command()
 @_CAMPAIGN
-@_WAREHOUSE
+@WAREHOUSE
 @_NOW
-@_JSON
+@JSON
 def plan(campaign_path: Path, warehouse: Path | None, now_text: str | None, as_json: bool) -> None:
     """Show upcoming windows and how many recipients each will take at the configured rate.
 
@@ -157,13 +138,13 @@ def plan(campaign_path: Path, warehouse: Path | None, now_text: str | None, as_j
     from cohortflow.config import load_campaign
     from cohortflow.dispatch import forecast
 
-    now = _parse_now(now_text)
-    warehouse = warehouse or _default_warehouse()
+    now = parse_now(now_text)
+    warehouse = warehouse or default_warehouse()
     try:
         campaign = load_campaign(campaign_path)
         result = forecast(campaign, warehouse, now)
     except (CohortflowError, OSError, LookupError) as exc:
-        _fail(exc)
+        fail(exc)
         return
     zone = campaign.allowed_schedule.zone
     rows = result.as_rows(zone)
@@ -186,7 +167,7 @@ def plan(campaign_path: Path, warehouse: Path | None, now_text: str | None, as_j
 
 @click.group()
 def campaign() -> None:
-    """Pause, resume or cancel a campaign, or show its status.
+    """Pause, resume or cancel a campaign, show its status, or retry its failed batches.
 
     Settings may change only while a campaign is paused or scheduled: pause, edit the YAML,
     then resume (which records the new settings).
@@ -198,34 +179,26 @@ def campaign() -> None:
     """
 
 
-def _load_by_id(campaign_id: str, campaigns: Path | None) -> Any:
-    from cohortflow.config import campaign_by_id
-    from cohortflow.settings import get_settings
-
-    return campaign_by_id(campaign_id, campaigns or Path(get_settings().campaigns))
-
-
 def _status_command(action: str) -> click.Command:
     @click.command(name=action, help=(
         f"{action.capitalize()} a campaign (recorded in the warehouse's campaign-state ledger)."
         f"\n\n\b\nExample:\n  cohortflow campaign {action} loans --warehouse warehouse"
     ))
     @click.argument("campaign_id")
-    @_WAREHOUSE
-    @click.option("--campaigns", type=click.Path(file_okay=False, path_type=Path),
-                  help="Folder of campaign YAMLs (default: COHORTFLOW_CAMPAIGNS).")
-    @_JSON
+    @WAREHOUSE
+    @CAMPAIGNS
+    @JSON
     def command(
         campaign_id: str, warehouse: Path | None, campaigns: Path | None, as_json: bool
     ) -> None:
         from cohortflow.dispatch import change_status
 
         try:
-            config = _load_by_id(campaign_id, campaigns)
-            target = warehouse or _default_warehouse()
+            config = campaign_named(campaign_id, campaigns)
+            target = warehouse or default_warehouse()
             state = change_status(config, target, cast("Action", action))
         except CohortflowError as exc:
-            _fail(exc)
+            fail(exc)
             return
         if as_json:
             click.echo(json.dumps(state.as_dict(), indent=2))
@@ -239,12 +212,40 @@ for _action in ("pause", "resume", "cancel"):
     campaign.add_command(_status_command(_action))
 
 
+@campaign.command(name="retry-failed")
+@click.argument("campaign_id")
+@WAREHOUSE
+@CAMPAIGNS
+@JSON
+def retry_failed(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
+                 as_json: bool) -> None:
+    """Plan again the recipients of the campaign's failed batches (refused by the provider, or
+    never sent), once the cause is fixed: the next dispatch sends them in new batches.
+
+    \b
+    Example:
+      cohortflow campaign retry-failed loans --warehouse warehouse
+    """
+    from cohortflow.dispatch import retry_failed as release_failed
+
+    try:
+        released = release_failed(campaign_named(campaign_id, campaigns),
+                                  warehouse or default_warehouse())
+    except CohortflowError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps([view.as_dict() for view in released], indent=2))
+        return
+    recipients = sum(view.recipients for view in released)
+    click.echo(f"campaign {campaign_id}: {len(released)} failed batches released; "
+               f"{recipients} recipients go out with the next dispatch")
+
+
 @campaign.command(name="status")
 @click.argument("campaign_id")
-@_WAREHOUSE
-@click.option("--campaigns", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of campaign YAMLs (default: COHORTFLOW_CAMPAIGNS).")
-@_JSON
+@WAREHOUSE
+@CAMPAIGNS
+@JSON
 def status(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
            as_json: bool) -> None:
     """Show a campaign's effective status, activation time and whether its settings changed.
@@ -256,10 +257,10 @@ def status(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
     from cohortflow.dispatch import read_state
 
     try:
-        config = _load_by_id(campaign_id, campaigns)
-        state = read_state(config, warehouse or _default_warehouse())
+        config = campaign_named(campaign_id, campaigns)
+        state = read_state(config, warehouse or default_warehouse())
     except CohortflowError as exc:
-        _fail(exc)
+        fail(exc)
         return
     data = state.as_dict()
     data["settings_changed"] = (
@@ -278,13 +279,13 @@ def status(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
 
 @click.command()
 @_CAMPAIGN
-@_WAREHOUSE
+@WAREHOUSE
 @_NOW
 @click.option("--file", "source_file", type=click.Path(exists=True, dir_okay=False,
                                                         path_type=Path),
               help="JSON-lines outcomes (providers other than the sandbox).")
 @click.option("--no-record", is_flag=True, help="Do not refresh the catalog tables afterwards.")
-@_JSON
+@JSON
 def outcomes(campaign_path: Path, warehouse: Path | None, now_text: str | None,
              source_file: Path | None, no_record: bool, as_json: bool) -> None:
     """Ingest call outcomes and show the retries they schedule under retry_config.
@@ -300,8 +301,8 @@ def outcomes(campaign_path: Path, warehouse: Path | None, now_text: str | None,
     from cohortflow.config import load_campaign
     from cohortflow.dispatch import collect_outcomes, schedule_retries
 
-    now = _parse_now(now_text)
-    warehouse = warehouse or _default_warehouse()
+    now = parse_now(now_text)
+    warehouse = warehouse or default_warehouse()
     try:
         config = load_campaign(campaign_path)
         report = collect_outcomes(config, warehouse, source_file=source_file, now=now)
@@ -311,7 +312,7 @@ def outcomes(campaign_path: Path, warehouse: Path | None, now_text: str | None,
 
             record_dispatch(warehouse, [config])
     except (CohortflowError, OSError, LookupError) as exc:
-        _fail(exc)
+        fail(exc)
         return
     retries = [d for d in decisions if d.retry]
     if as_json:

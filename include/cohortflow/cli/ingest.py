@@ -141,7 +141,8 @@ def process(
 
 
 @click.command()
-@_FILE
+@click.argument("file", required=False,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_MAPPING
 @_CAMPAIGN
 @_REGION
@@ -149,7 +150,7 @@ def process(
 @click.option("--rows", default=5, show_default=True, help="How many rejected rows to show.")
 @_JSON
 def validate(
-    file: Path,
+    file: Path | None,
     mapping: Path | None,
     campaign: Path | None,
     region: str | None,
@@ -157,27 +158,64 @@ def validate(
     rows: int,
     as_json: bool,
 ) -> None:
-    """Preview FILE as a cohort without writing anything: counts, first rejections, messages.
+    """Preview FILE as a cohort without writing anything (counts, first rejections, messages),
+    and with --campaign, check what its provider would refuse (credentials, ids, required
+    fields, column names) without sending anything.
 
     \b
-    Example:
+    Examples:
       cohortflow validate landing/loans/june.csv --campaign include/campaigns/loans.yaml
+      cohortflow validate --campaign include/campaigns/loans.yaml
     """
+    if file is None and campaign is None:
+        raise click.UsageError("give a FILE to preview, a --campaign to check, or both")
+    preview: dict[str, Any] = {}
+    summary = None
+    if file is not None:
+        summary, preview = _preview(file, mapping, campaign, region, dnc, rows)
+    problems = _provider_problems(campaign, preview.get("variables", [])) if campaign else []
+    if as_json:
+        preview.pop("variables", None)
+        click.echo(json.dumps({**preview, "provider_problems": problems}, indent=2,
+                              ensure_ascii=False))
+    else:
+        if summary is not None:
+            _print_summary(summary, None, False)
+            for row in preview["rejected"]:
+                click.echo(f"  rejected: {row.get('rejected_reason')}")
+            for message in preview["messages"]:
+                click.echo(f"  message: {message}")
+        if campaign is not None and not problems:
+            click.echo(f"{campaign}: the provider settings pass every check made before sending")
+    if summary is not None and summary.status != "completed":
+        click.echo(f"error: {summary.error}", err=True)
+        sys.exit(EXIT_FAILED)
+    if problems:
+        click.echo("error: " + "\n".join(problems), err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _preview(file: Path, mapping: Path | None, campaign: Path | None, region: str | None,
+             dnc: Path | None, rows: int) -> tuple[Any, dict[str, Any]]:
+    """Process ``file`` in a scratch folder: its summary, first rejections and messages, and
+    the variable columns its recipients would carry."""
     import csv
 
     import pyarrow.parquet as pq
 
+    from cohortflow.cli.progress import spinner
+    from cohortflow.warehouse import FIXED_RECIPIENT_COLUMNS
+
     with tempfile.TemporaryDirectory(prefix="cohortflow-validate-") as scratch:
         out = Path(scratch)
-        from cohortflow.cli.progress import spinner
-
         try:
             with spinner(f"validating {file.name}"):
                 summary = _run_process(file, mapping, campaign, region, dnc, out)
         except CohortflowError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_FAILED)
-        preview: dict[str, Any] = {"summary": summary.to_json(), "rejected": [], "messages": []}
+        preview: dict[str, Any] = {"summary": summary.to_json(), "rejected": [], "messages": [],
+                                   "variables": []}
         if summary.status == "completed":
             with (out / "rejected.csv").open(encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle)
@@ -185,17 +223,24 @@ def validate(
             table = pq.read_table(out / "recipients.parquet")
             if "message" in table.column_names:
                 preview["messages"] = table.column("message").to_pylist()[:3]
-    if as_json:
-        click.echo(json.dumps(preview, indent=2, ensure_ascii=False))
-    else:
-        _print_summary(summary, None, False)
-        for row in preview["rejected"]:
-            click.echo(f"  rejected: {row.get('rejected_reason')}")
-        for message in preview["messages"]:
-            click.echo(f"  message: {message}")
-    if summary.status != "completed":
-        click.echo(f"error: {summary.error}", err=True)
-        sys.exit(EXIT_FAILED)
+            preview["variables"] = [n for n in table.column_names
+                                    if n not in FIXED_RECIPIENT_COLUMNS]
+    return summary, preview
+
+
+def _provider_problems(campaign: Path, variables: list[str]) -> list[str]:
+    """What the campaign's provider would refuse, one ``<file>: <field>: <message>`` each."""
+    from cohortflow.config import load_campaign
+    from cohortflow.providers import campaign_problems
+
+    try:
+        config = load_campaign(campaign)
+    except CohortflowError as exc:
+        return [exc.message]
+    if config.provider is None:
+        return []
+    return [f"{config.source}: {p.field}: {p.message}"
+            for p in campaign_problems(config, variables)]
 
 
 @click.command()

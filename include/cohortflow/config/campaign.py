@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
 import phonenumbers
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from cohortflow.config.base import StrictModel
 from cohortflow.config.mapping import Mapping
@@ -198,6 +198,13 @@ class CampaignConfig(StrictModel):
     retry_config: RetryConfig = Field(default_factory=RetryConfig)
     webhook_config: WebhookConfig | None = None
     provider: ProviderConfig | None = None
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        """The file the campaign was loaded from, for messages (``campaign '<id>'`` when it
+        was built in code)."""
+        return self._source or f"campaign {self.campaign_id!r}"
 
     @field_validator("name")
     @classmethod

@@ -90,6 +90,7 @@ def load_campaign(path: Path) -> CampaignConfig:
         ahead = campaign.schedule_at - dt.datetime.now(dt.UTC)
         if ahead > MAX_SCHEDULE_AHEAD:
             raise ConfigError(f"{path}: schedule_at: at most 3 months ahead of now")
+    campaign._source = str(path)
     return campaign
 
 

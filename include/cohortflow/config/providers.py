@@ -74,6 +74,11 @@ class HttpJsonProvider(ProviderSettings):
     path: str = "/batches"
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
+    deduplicates: bool = Field(
+        default=False,
+        description="Whether the provider drops a request whose Idempotency-Key it has seen; "
+        "only then is a batch with an unknown outcome sent again.",
+    )
 
 
 ProviderConfig = Annotated[

@@ -7,6 +7,7 @@ from .campaign_state import read_state as read_state
 from .capacity import Plan as Plan
 from .capacity import plan_windows as plan_windows
 from .catalog_tables import record_dispatch as record_dispatch
+from .checks import check_campaign as check_campaign
 from .cohorts import published_cohorts as published_cohorts
 from .cohorts import recipient_phones as recipient_phones
 from .outbox import BatchRef as BatchRef
@@ -22,6 +23,11 @@ from .plan import Deferred as Deferred
 from .plan import DispatchPlan as DispatchPlan
 from .plan import forecast as forecast
 from .plan import plan_dispatch as plan_dispatch
+from .resolve import BatchView as BatchView
+from .resolve import ResolveError as ResolveError
+from .resolve import list_batches as list_batches
+from .resolve import resolve_batch as resolve_batch
+from .resolve import retry_failed as retry_failed
 from .retries import RetryDecision as RetryDecision
 from .retries import due_retries as due_retries
 from .retries import schedule_retries as schedule_retries

@@ -33,8 +33,10 @@ BATCH_SCHEMA = pa.schema(
         ("idempotency_key", pa.string()),
         ("recipients", pa.int64()),
         ("status", pa.string()),
+        ("outcome", pa.string()),
         ("provider_reference", pa.string()),
         ("error", pa.string()),
+        ("resolved_by", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
         ("submitted_at", pa.timestamp("us", tz="UTC")),
     ]
@@ -89,6 +91,7 @@ def _campaign_rows(
         answers = results.get(batch.idempotency_key, [])
         status = Outbox.status_of(answers)
         last = answers[-1] if answers else None
+        answered = [a for a in answers if a.outcome is not None]
         submitted = next((a for a in answers if a.status == "submitted"), None)
         batch_rows.append(
             {
@@ -99,8 +102,10 @@ def _campaign_rows(
                 "idempotency_key": batch.idempotency_key,
                 "recipients": len(batch.rows),
                 "status": status,
+                "outcome": answered[-1].outcome if answered else None,
                 "provider_reference": last.provider_reference if last else None,
                 "error": last.error if last and status != "submitted" else None,
+                "resolved_by": last.actor if last else None,
                 "created_at": _time(batch.planned_at),
                 "submitted_at": _time(submitted.recorded_at) if submitted else None,
             }

@@ -1,15 +1,19 @@
-"""The outbox and results ledgers: a batch is written before it is sent, its result after.
+"""The outbox and results ledgers: a batch is written before it is sent, each answer after.
 
 ``ledgers/outbox/<campaign>/<cohort>/a<attempt>-b<batch>.json`` holds what a batch is (its
 recipients' row numbers, idempotency key, attempt, when it became due, when it may be sent).
-``ledgers/results/<campaign>/<cohort>/a<attempt>-b<batch>-r<round>.json`` holds each answer.
+``ledgers/results/<campaign>/<cohort>/a<attempt>-b<batch>-r<round>.json`` holds, in rounds:
+``sending`` (written just before a request), then what the answer meant
+(:data:`~cohortflow.providers.base.Outcome`), and later an operator's resolution.
 
-Recovery follows from the two ledgers alone: a batch with an outbox record and no final
-result is sent again with the *same* idempotency key (the provider de-duplicates), so a
-crash before the send, during it, or after it but before the result was written neither
-sends twice nor loses anyone. A recipient in a batch of attempt round *n* is never put in
-another batch of round *n*. Batch numbers count up from 1 per cohort and round, in the order
-batches were planned.
+A batch's status follows from its last record (:meth:`Outbox.status_of`): ``pending`` (to be
+sent), ``interrupted`` (``sending`` without an answer: the sender stopped mid-request, so the
+provider may have it), ``submitted``, ``failed`` (refused), ``unconfirmed`` (the outcome is
+unknown and the provider does not de-duplicate: never sent again by itself), ``cancelled`` or
+``released`` (its recipients are planned again in a new batch, with a new key and name).
+A recipient is in at most one batch of an attempt round that is not released. Batch numbers
+count up from 1 per cohort and round, in the order batches were planned
+(docs/decisions/001-outbox-before-send.md).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from cohortflow.providers import Batch, SubmitResult
+from cohortflow.providers import Batch, Outcome, SubmitResult
 from cohortflow.warehouse import (
     append_record,
     folder_lock,
@@ -30,11 +34,20 @@ from cohortflow.warehouse import (
     safe_component,
 )
 
-#: Sending a batch whose retries ran out on transient faults is tried in this many dispatch
-#: runs (same idempotency key each time) before the batch is marked failed for good.
+#: A batch that was not sent (or, to a provider that de-duplicates, whose outcome stayed
+#: unknown) is tried in this many dispatch runs before it is marked failed (or unconfirmed).
 MAX_SUBMIT_ROUNDS = 5
 
-BatchStatus = Literal["pending", "submitted", "failed", "cancelled"]
+BatchStatus = Literal[
+    "pending", "interrupted", "submitted", "failed", "unconfirmed", "cancelled", "released"
+]
+RecordStatus = Literal[
+    "sending", "pending", "submitted", "failed", "unconfirmed", "cancelled", "released"
+]
+#: Statuses no dispatch run changes by itself.
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"submitted", "failed", "unconfirmed", "cancelled", "released"}
+)
 
 
 @dataclass(frozen=True)
@@ -107,30 +120,26 @@ class BatchRef:
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """One provider answer (or a cancellation) for a batch."""
+    """One round of a batch: a send starting, an answer, a cancellation or a resolution."""
 
     idempotency_key: str
     round: int
-    status: Literal["submitted", "failed", "cancelled"]
+    status: RecordStatus  # the batch's status once this record is written
     final: bool
     recorded_at: str
+    outcome: Outcome | None = None  # what the provider's answer meant
     status_code: int | None = None
     accepted: int = 0
     provider_reference: str | None = None
     error: str | None = None
     http_attempts: int = 0
     response: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None  # who resolved it (an operator's command), for resolutions
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ResultRecord:
         """Read a results record back."""
         return cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__})
-
-
-def is_transient(result: SubmitResult) -> bool:
-    """Whether a failed answer may succeed if sent again later (429, 5xx, no answer at all)."""
-    code = result.status_code
-    return result.retryable or code is None or code in (408, 425, 429) or code >= 500
 
 
 def _file_stem(batch_number: int, attempt: int) -> str:
@@ -185,22 +194,32 @@ class Outbox:
 
     @staticmethod
     def status_of(results: list[ResultRecord]) -> BatchStatus:
-        """A batch's status from its results: pending until a final answer arrives."""
+        """A batch's status from its records (see the module docstring)."""
         if not results:
             return "pending"
         last = results[-1]
+        if last.status == "sending":
+            return "interrupted"
         if last.status == "submitted":
             return "submitted"
-        if last.final:
+        if last.final and last.status in FINAL_STATUSES:
             return last.status
         return "pending"
 
+    @staticmethod
+    def rounds_sent(results: list[ResultRecord]) -> int:
+        """How many answers (not starts, cancellations or resolutions) a batch has had."""
+        return sum(r.outcome is not None for r in results)
+
     def members(self, attempt: int) -> set[tuple[str, int]]:
-        """(cohort_id, row_number) of every recipient already in a batch of round ``attempt``."""
+        """(cohort_id, row_number) of every recipient in a batch of round ``attempt`` that is
+        not released (a released batch's recipients are planned again)."""
+        results = self.results()
         return {
             (batch.cohort_id, row)
             for batch in self.batches()
             if batch.attempt == attempt
+            and self.status_of(results.get(batch.idempotency_key, [])) != "released"
             for row in batch.rows
         }
 
@@ -213,6 +232,13 @@ class Outbox:
     def lock(self) -> Any:
         """An exclusive lock held while batches are numbered and written (one planner)."""
         return folder_lock(self.outbox_dir)
+
+    def sending_lock(self, ref: BatchRef) -> Any:
+        """A non-blocking lock held while one batch is sent: yields False when another
+        process holds it (the batch is being sent there). Released when the process dies."""
+        folder = self.results_dir / safe_component(ref.cohort_id)
+        return folder_lock(folder, name=f".{_file_stem(ref.batch_number, ref.attempt)}.lock",
+                           wait=False)
 
     def next_batch_number(self, cohort_id: str, attempt: int) -> int:
         """One more than the highest batch number of ``cohort_id`` in round ``attempt``."""
@@ -233,28 +259,52 @@ class Outbox:
         self,
         batch: OutboxBatch,
         *,
-        status: Literal["submitted", "failed", "cancelled"],
+        status: RecordStatus,
         final: bool,
         result: SubmitResult | None = None,
+        outcome: Outcome | None = None,
         error: str | None = None,
+        actor: str | None = None,
         now: dt.datetime | None = None,
     ) -> ResultRecord:
-        """Append the provider's answer (or a cancellation) for ``batch`` to the results."""
+        """Append a round for ``batch``: a send starting (``sending``), the provider's answer
+        (``result``, or ``outcome`` and ``error`` when no answer came), a cancellation or an
+        operator's resolution (``actor``)."""
+        for _ in range(3):  # a concurrent writer took the round: take the next one
+            record = self._record(batch, status, final, result, outcome, error, actor, now)
+            folder = self.results_dir / safe_component(batch.cohort_id)
+            name = f"{_file_stem(batch.batch_number, batch.attempt)}-r{record.round:03d}.json"
+            if append_record(folder, name, asdict(record)):
+                return record
+        raise FileExistsError(
+            f"{folder}: could not record a round of batch {batch.idempotency_key}: other "
+            "processes kept recording it at the same time"
+        )
+
+    def _record(
+        self,
+        batch: OutboxBatch,
+        status: RecordStatus,
+        final: bool,
+        result: SubmitResult | None,
+        outcome: Outcome | None,
+        error: str | None,
+        actor: str | None,
+        now: dt.datetime | None,
+    ) -> ResultRecord:
         previous = self.results_for(batch.ref)
-        record = ResultRecord(
+        return ResultRecord(
             idempotency_key=batch.idempotency_key,
             round=len(previous) + 1,
             status=status,
             final=final,
             recorded_at=(now or dt.datetime.now(dt.UTC)).isoformat(),
+            outcome=result.outcome if result else outcome,
             status_code=result.status_code if result else None,
             accepted=result.accepted if result else 0,
             provider_reference=result.provider_reference if result else None,
             error=error if error is not None else (result.error if result else None),
             http_attempts=result.attempts if result else 0,
             response=result.response if result else {},
+            actor=actor,
         )
-        folder = self.results_dir / safe_component(batch.cohort_id)
-        name = f"{_file_stem(batch.batch_number, batch.attempt)}-r{record.round:03d}.json"
-        append_record(folder, name, asdict(record))
-        return record

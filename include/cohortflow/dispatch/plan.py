@@ -30,7 +30,7 @@ from cohortflow.dispatch.campaign_state import (
 )
 from cohortflow.dispatch.capacity import Plan, plan_windows, slice_slots
 from cohortflow.dispatch.cohorts import published_cohorts, recipient_phones
-from cohortflow.dispatch.outbox import BatchRef, Outbox, OutboxBatch
+from cohortflow.dispatch.outbox import BatchRef, Outbox, OutboxBatch, ResultRecord
 from cohortflow.dispatch.retries import due_retries
 from cohortflow.dispatch.windows import (
     campaign_gate,
@@ -248,15 +248,12 @@ def plan_dispatch(
     gate = campaign_gate(live, now, activated_at=activated_at)
     outbox = Outbox(warehouse, campaign.campaign_id)
     with outbox.lock() if write else contextlib.nullcontext():
-        existing = outbox.batches()
-        results = outbox.results()
-        pending = [
-            b for b in existing if Outbox.status_of(results.get(b.idempotency_key, [])) == "pending"
-        ]
+        existing, results = outbox.batches(), outbox.results()
+        pending = [b for b in existing if _to_send(results.get(b.idempotency_key, []))]
         plan = DispatchPlan(
             campaign.campaign_id, now, state.status, gate.may_send, gate.reason, pending=pending
         )
-        batched = {(b.cohort_id, b.attempt, row) for b in existing for row in b.rows}
+        batched = _batched(existing, results)
         groups, plan.retries_due = _candidates(live, warehouse, now, batched)
         if not gate.may_send:
             waiting = sum(len(members) for members in groups.values())
@@ -278,6 +275,21 @@ def plan_dispatch(
     return plan
 
 
+def _to_send(results: list[ResultRecord]) -> bool:
+    """Whether a batch is for submit to handle: not sent yet, or interrupted mid-send (submit
+    then records its unknown outcome)."""
+    return Outbox.status_of(results) in ("pending", "interrupted")
+
+
+def _batched(
+    batches: list[OutboxBatch], results: dict[str, list[ResultRecord]]
+) -> set[Member]:
+    """Every recipient of a batch that is not released: nobody is batched twice in a round,
+    and a released batch's recipients are planned again (a new batch, key and name)."""
+    return {(b.cohort_id, b.attempt, row) for b in batches
+            if Outbox.status_of(results.get(b.idempotency_key, [])) != "released"
+            for row in b.rows}
+
 
 def forecast(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> Plan:
     """Upcoming windows and how many recipients go in each at the configured rate.
@@ -288,10 +300,8 @@ def forecast(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> Pla
     state = read_state(campaign, warehouse)
     live = effective_campaign(campaign, state)
     outbox = Outbox(warehouse, campaign.campaign_id)
-    existing = outbox.batches()
-    results = outbox.results()
-    batched = {(b.cohort_id, b.attempt, row) for b in existing for row in b.rows}
-    groups, _ = _candidates(live, warehouse, now, batched)
+    existing, results = outbox.batches(), outbox.results()
+    groups, _ = _candidates(live, warehouse, now, _batched(existing, results))
     counts: dict[tuple[str, ...], int] = {zones: len(m) for zones, m in groups.items()}
     for batch in existing:
         if Outbox.status_of(results.get(batch.idempotency_key, [])) == "pending":

@@ -13,10 +13,11 @@ from typing import Any
 
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch.campaign_state import change_status, read_state
+from cohortflow.dispatch.checks import check_campaign
 from cohortflow.dispatch.outbox import Outbox
 from cohortflow.dispatch.pacing import TokenBucket
 from cohortflow.dispatch.plan import DispatchPlan, plan_dispatch
-from cohortflow.dispatch.submit import SubmitOutcome, Submitter, submit_batch
+from cohortflow.dispatch.submit import INTERRUPTED, SubmitOutcome, Submitter, submit_batch
 from cohortflow.dispatch.webhooks import send_event
 from cohortflow.providers import adapter_for
 
@@ -47,6 +48,7 @@ class DispatchReport:
             "would_send": sum(len(b.rows) for b in plan.pending) if self.dry_run else 0,
             "sent": self.count("submitted"),
             "failed": self.count("failed"),
+            "unconfirmed": self.count("unconfirmed"),
             "batches": [o.as_dict() for o in self.outcomes],
             "deferred": [
                 {
@@ -64,11 +66,11 @@ class DispatchReport:
         }
 
 
-
 def end_if_due(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> bool:
     """Mark the campaign ended once ``end_timestamp`` has passed; True when it ended now.
 
-    Batches still pending are cancelled with a reason (never silently dropped) and the
+    Batches still pending are cancelled with a reason (never silently dropped); one whose
+    send was interrupted may have reached the provider, so it is unconfirmed instead. The
     ``campaign_ended`` webhook is sent.
     """
     if campaign.end_timestamp is None or now < campaign.end_timestamp:
@@ -81,12 +83,16 @@ def end_if_due(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> b
     results = outbox.results()
     unsent = 0
     for batch in outbox.batches():
-        if Outbox.status_of(results.get(batch.idempotency_key, [])) == "pending":
+        status = Outbox.status_of(results.get(batch.idempotency_key, []))
+        if status == "pending":
             outbox.write_result(
                 batch, status="cancelled", final=True,
                 error=f"campaign ended at {campaign.end_timestamp.isoformat()} before it was sent",
             )
             unsent += len(batch.rows)
+        elif status == "interrupted":
+            outbox.write_result(batch, status="unconfirmed", final=True, outcome="unknown",
+                                error=INTERRUPTED)
     if campaign.webhook_config is not None:
         send_event(campaign, warehouse, "campaign_ended", f"campaign_ended:{campaign.campaign_id}",
                    {"ended_at": campaign.end_timestamp.isoformat(), "unsent_recipients": unsent})
@@ -105,13 +111,18 @@ def run_dispatch(
     sleep: Callable[[float], None] = time.sleep,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> DispatchReport:
-    """Plan, then submit every pending batch in order under one token bucket.
+    """Check the provider settings, plan, then submit every pending batch in order under one
+    token bucket.
 
     ``now`` fixes the clock used for windows and the campaign gate (pacing always uses the
     wall clock). ``dry_run`` plans without writing or sending anything. ``on_batch(done,
-    total)`` is called after each batch (the CLI's progress bar).
+    total)`` is called after each batch (the CLI's progress bar). A campaign whose provider
+    settings would be refused raises :class:`~cohortflow.errors.ConfigError` before anything
+    is planned (not checked when ``adapter`` is given: tests pass their own).
     """
     now = now or dt.datetime.now(dt.UTC)
+    if adapter is None:
+        check_campaign(campaign, warehouse)
     if not dry_run:
         end_if_due(campaign, warehouse, now)
     plan = plan_dispatch(campaign, warehouse, now, write=not dry_run, clock=clock)

@@ -1,8 +1,19 @@
-"""Submitting: one outbox batch sent through its provider adapter, its answer recorded.
+"""Submitting: one outbox batch sent through its provider adapter, what came of it recorded.
 
-:func:`submit_batch` is idempotent: a batch that already has a final answer is skipped, one
-whose campaign may not send now is deferred, and every answer is appended to the results
-ledger before the function returns.
+:func:`submit_batch` writes ``sending`` to the results ledger just before the request and the
+answer's outcome after it, so a sender that dies in between leaves a batch whose outcome is
+unknown, never one that looks unsent. What each outcome leads to:
+
+- ``accepted``: the batch is submitted.
+- ``not_sent``: sent again by a later run (same key), up to ``MAX_SUBMIT_ROUNDS`` answers,
+  then failed (nobody was contacted; ``cohortflow campaign retry-failed`` plans it again).
+- ``rejected``: failed, with the provider's message (fix the config, then retry-failed).
+- ``unknown``: sent again with the same key only if the provider de-duplicates; otherwise the
+  batch is unconfirmed: never sent again by itself, shown to operators (a WARNING, the
+  ``batch_unconfirmed`` webhook, the catalog, ``cohortflow batch list``) until one resolves it.
+
+Setup problems (credentials refused or missing) raise :class:`ProviderError` without marking
+the batch, so everyone goes out once the setup is fixed.
 """
 
 from __future__ import annotations
@@ -15,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import requests
-
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch.callers import caller_plan
 from cohortflow.dispatch.campaign_state import (
@@ -28,9 +37,9 @@ from cohortflow.dispatch.cohorts import build_batch
 from cohortflow.dispatch.outbox import (
     MAX_SUBMIT_ROUNDS,
     BatchRef,
+    BatchStatus,
     Outbox,
     OutboxBatch,
-    is_transient,
 )
 from cohortflow.dispatch.pacing import TokenBucket
 from cohortflow.dispatch.webhooks import send_event
@@ -44,18 +53,22 @@ log = logging.getLogger(__name__)
 MAX_PACING_WAIT_SECONDS = 900.0
 #: Provider error codes meaning nothing can be sent until someone fixes the setup.
 SETUP_ERRORS = frozenset({"provider_auth", "provider_credentials", "provider_config"})
+#: What an interrupted send is recorded as.
+INTERRUPTED = ("the sender stopped after the request started and before its answer was "
+               "recorded; the provider may have the batch")
 
 
 class Submitter(Protocol):
     """What dispatch needs of a provider adapter (tests pass fakes)."""
 
     def submit(self, batch: Batch) -> SubmitResult:
-        """Send ``batch``; retries transient faults inside."""
+        """Send ``batch`` and classify the answer."""
         ...
 
 
-
-SubmitStatus = Literal["submitted", "failed", "deferred", "skipped", "retry_later"]
+SubmitStatus = Literal[
+    "submitted", "failed", "unconfirmed", "deferred", "skipped", "retry_later"
+]
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,6 @@ class SubmitOutcome:
         }
 
 
-
 def submit_batch(
     ref: BatchRef,
     campaign: CampaignConfig,
@@ -94,37 +106,62 @@ def submit_batch(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SubmitOutcome:
-    """Send one outbox batch and record the provider's answer; idempotent.
+    """Send one outbox batch and record what came of it; safe to call again at any time.
 
-    A batch with a final answer is skipped. One whose campaign may not send now (paused,
-    ended, window closed in its zones) is deferred and nothing is recorded. 429/5xx/timeouts
-    are retried inside the adapter; if they persist the batch stays pending and is sent again
-    (same idempotency key) by a later run, up to ``MAX_SUBMIT_ROUNDS`` runs, then it is marked
-    failed. Any other refusal marks it failed with the provider's message. Setup problems
-    (credentials refused or missing) raise :class:`ProviderError` without marking the batch.
+    A batch with a final status is skipped, and so is one another process is sending. One
+    whose campaign may not send now (paused, ended, window closed in its zones) is deferred
+    and nothing is recorded. See the module docstring for what each outcome leads to.
     """
     now = now or dt.datetime.now(dt.UTC)
     outbox = Outbox(warehouse, campaign.campaign_id)
     batch = outbox.batch(ref)
-    previous = outbox.results_for(ref)
-    status = Outbox.status_of(previous)
-    if status != "pending":
-        return SubmitOutcome(ref, "skipped", len(batch.rows), detail=f"already {status}")
-    state = read_state(campaign, warehouse)
-    check_settings_unchanged(campaign, state)
-    live = effective_campaign(campaign, state)
-    zones = batch.zones if live.recipient_local_time else None
-    gate = campaign_gate(live, now, activated_at=state.activated_at or now, zones=zones)
-    if not gate.may_send:
-        return SubmitOutcome(ref, "deferred", len(batch.rows), detail=gate.reason,
-                             until=gate.not_before)
-    if pace and batch.send_after > clock():
-        sleep(min(batch.send_after - clock(), MAX_PACING_WAIT_SECONDS))
-    if bucket is not None:
-        bucket.acquire(len(batch.rows))
-    if adapter is None:
-        adapter = adapter_for(campaign)
-    return _send(outbox, batch, campaign, warehouse, adapter, last_round=len(previous) + 1)
+    with outbox.sending_lock(ref) as held:
+        if not held:
+            return SubmitOutcome(ref, "skipped", len(batch.rows),
+                                 detail="another process is sending it")
+        adapter = adapter or adapter_for(campaign)
+        deduplicates = bool(getattr(adapter, "deduplicates", False))
+        previous = outbox.results_for(ref)
+        status = Outbox.status_of(previous)
+        if status == "interrupted":
+            status = _after_interruption(outbox, batch, campaign, warehouse, deduplicates)
+            if status == "unconfirmed":
+                return SubmitOutcome(ref, "unconfirmed", len(batch.rows), detail=INTERRUPTED)
+            previous = outbox.results_for(ref)
+        if status != "pending":
+            return SubmitOutcome(ref, "skipped", len(batch.rows), detail=f"already {status}")
+        state = read_state(campaign, warehouse)
+        check_settings_unchanged(campaign, state)
+        live = effective_campaign(campaign, state)
+        zones = batch.zones if live.recipient_local_time else None
+        gate = campaign_gate(live, now, activated_at=state.activated_at or now, zones=zones)
+        if not gate.may_send:
+            return SubmitOutcome(ref, "deferred", len(batch.rows), detail=gate.reason,
+                                 until=gate.not_before)
+        if pace and batch.send_after > clock():
+            sleep(min(batch.send_after - clock(), MAX_PACING_WAIT_SECONDS))
+        if bucket is not None:
+            bucket.acquire(len(batch.rows))
+        rounds = Outbox.rounds_sent(previous) + 1
+        return _send(outbox, batch, campaign, warehouse, adapter,
+                     final_round=rounds >= MAX_SUBMIT_ROUNDS, deduplicates=deduplicates)
+
+
+def _after_interruption(
+    outbox: Outbox,
+    batch: OutboxBatch,
+    campaign: CampaignConfig,
+    warehouse: Path,
+    deduplicates: bool,
+) -> BatchStatus:
+    """Record the unknown outcome of a send that was interrupted; the batch's new status."""
+    final = not deduplicates or Outbox.rounds_sent(outbox.results_for(batch.ref)) + 1 >= (
+        MAX_SUBMIT_ROUNDS)
+    status: Literal["unconfirmed", "pending"] = "unconfirmed" if final else "pending"
+    outbox.write_result(batch, status=status, final=final, outcome="unknown", error=INTERRUPTED)
+    if final:
+        _unconfirmed(campaign, warehouse, batch, INTERRUPTED)
+    return status
 
 
 def _send(
@@ -134,47 +171,72 @@ def _send(
     warehouse: Path,
     adapter: Submitter,
     *,
-    last_round: int,
+    final_round: bool,
+    deduplicates: bool,
 ) -> SubmitOutcome:
     ref = batch.ref
-    final_round = last_round >= MAX_SUBMIT_ROUNDS
     try:
         payload = build_batch(
             warehouse, batch.campaign_id, batch.cohort_id, batch.batch_number, batch.attempt,
             batch.rows, caller_plan(campaign.connection_configs), name=batch.name,
         )
+    except LookupError as exc:  # the cohort was replaced under the outbox: nothing was sent
+        return _failed(outbox, batch, campaign, warehouse, str(exc), outcome="rejected")
+    outbox.write_result(batch, status="sending", final=False)
+    try:
         result = adapter.submit(payload)
-    except ProviderError as exc:
-        if exc.code in SETUP_ERRORS:
+    except ProviderError as exc:  # raised before any request reached the provider
+        if exc.code in SETUP_ERRORS:  # not a round of its own: sent once the setup is fixed
+            outbox.write_result(batch, status="pending", final=False, error=exc.message)
             raise
-        outbox.write_result(batch, status="failed", final=True, error=exc.message)
-        _notify(campaign, warehouse, "batch_failed", batch, error=exc.message)
-        return SubmitOutcome(ref, "failed", len(batch.rows), detail=exc.message)
-    except LookupError as exc:
-        outbox.write_result(batch, status="failed", final=True, error=str(exc))
-        _notify(campaign, warehouse, "batch_failed", batch, error=str(exc))
-        return SubmitOutcome(ref, "failed", len(batch.rows), detail=str(exc))
-    except (requests.RequestException, OSError) as exc:
-        error = f"{type(exc).__name__} while sending"
-        outbox.write_result(batch, status="failed", final=final_round, error=error)
-        return SubmitOutcome(ref, "failed" if final_round else "retry_later", len(batch.rows),
-                             detail=error)
-    if result.ok:
+        return _failed(outbox, batch, campaign, warehouse, exc.message, outcome="not_sent")
+    if result.outcome == "accepted":
         outbox.write_result(batch, status="submitted", final=True, result=result)
         log.info("batch %s: %d recipients accepted", ref.idempotency_key, result.accepted)
         _notify(campaign, warehouse, "batch_submitted", batch, accepted=result.accepted)
         return SubmitOutcome(ref, "submitted", len(batch.rows), accepted=result.accepted,
                              detail=result.provider_reference or "")
-    transient = is_transient(result)
-    final = final_round or not transient
-    outbox.write_result(batch, status="failed", final=final, result=result)
-    log.warning("batch %s: provider answered %s: %s", ref.idempotency_key,
-                result.status_code, result.error)
-    if final:
-        _notify(campaign, warehouse, "batch_failed", batch, error=result.error)
-    detail = f"HTTP {result.status_code}: {result.error}"
-    return SubmitOutcome(ref, "failed" if final else "retry_later", len(batch.rows),
-                         detail=detail)
+    detail = result.error or f"HTTP {result.status_code}"
+    if result.outcome == "rejected":
+        return _failed(outbox, batch, campaign, warehouse, detail, result=result)
+    if result.outcome == "unknown" and (not deduplicates or final_round):
+        outbox.write_result(batch, status="unconfirmed", final=True, result=result)
+        _unconfirmed(campaign, warehouse, batch, detail)
+        return SubmitOutcome(ref, "unconfirmed", len(batch.rows), detail=detail)
+    if final_round:  # not sent in any of its rounds: nobody was contacted
+        return _failed(outbox, batch, campaign, warehouse, detail, result=result)
+    outbox.write_result(batch, status="pending", final=False, result=result)
+    log.info("batch %s: %s (%s); sent again by the next run", ref.idempotency_key,
+             result.outcome.replace("_", " "), detail)
+    return SubmitOutcome(ref, "retry_later", len(batch.rows), detail=detail)
+
+
+def _failed(
+    outbox: Outbox,
+    batch: OutboxBatch,
+    campaign: CampaignConfig,
+    warehouse: Path,
+    error: str,
+    *,
+    result: SubmitResult | None = None,
+    outcome: Literal["not_sent", "rejected"] = "rejected",
+) -> SubmitOutcome:
+    """Record ``batch`` as failed (nobody in it was contacted) and say so."""
+    outbox.write_result(batch, status="failed", final=True, result=result,
+                        outcome=None if result else outcome, error=error)
+    log.warning("batch %s failed: %s", batch.idempotency_key, error)
+    _notify(campaign, warehouse, "batch_failed", batch, error=error)
+    return SubmitOutcome(batch.ref, "failed", len(batch.rows), detail=error)
+
+
+def _unconfirmed(campaign: CampaignConfig, warehouse: Path, batch: OutboxBatch,
+                 error: str) -> None:
+    log.warning(
+        "batch %s (%d recipients) is unconfirmed: %s. It is not sent again by itself: check "
+        "with the provider, then `cohortflow batch resolve %s --delivered` or `--resend`",
+        batch.idempotency_key, len(batch.rows), error, batch.idempotency_key,
+    )
+    _notify(campaign, warehouse, "batch_unconfirmed", batch, error=error)
 
 
 def _notify(
@@ -195,5 +257,3 @@ def _notify(
         send_event(campaign, warehouse, event, f"{event}:{batch.idempotency_key}", payload)
     except CohortflowError as exc:  # pragma: no cover - send_event records and swallows
         log.warning("webhook %s for %s not delivered: %s", event, batch.idempotency_key, exc)
-
-

@@ -15,10 +15,12 @@ from typing import Any, cast
 from cohortflow.config import CampaignConfig, campaign_by_id, load_campaigns
 from cohortflow.dispatch.campaign_state import Action, CampaignStateError, change_status
 from cohortflow.dispatch.catalog_tables import record_dispatch
+from cohortflow.dispatch.checks import check_campaign
 from cohortflow.dispatch.outbox import BatchRef
 from cohortflow.dispatch.outcomes import collect_outcomes
 from cohortflow.dispatch.pacing import TokenBucket
 from cohortflow.dispatch.plan import plan_dispatch
+from cohortflow.dispatch.resolve import Resolution, ResolveError, resolve_batch, retry_failed
 from cohortflow.dispatch.retries import schedule_retries
 from cohortflow.dispatch.run import end_if_due
 from cohortflow.dispatch.submit import submit_batch
@@ -28,8 +30,11 @@ from cohortflow.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-#: The actions the ``campaign_control`` DAG offers.
-CONTROL_ACTIONS = ("pause", "resume", "cancel")
+#: The actions the ``campaign_control`` DAG offers: status changes, and what an operator does
+#: with batches dispatch could not finish (docs/dispatch.md, "Delivery outcomes").
+STATUS_ACTIONS = ("pause", "resume", "cancel")
+BATCH_ACTIONS = ("retry_failed", "resolve_delivered", "resolve_resend")
+CONTROL_ACTIONS = STATUS_ACTIONS + BATCH_ACTIONS
 
 
 def _warehouse() -> Path:
@@ -43,8 +48,9 @@ def _campaigns() -> list[CampaignConfig]:
 def plan_provider(kind: str, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Plan every campaign using provider ``kind``; the refs of batches to submit.
 
-    A campaign that cannot be planned (settings changed while active, unreadable cohort) is
-    logged and skipped so the others still go out.
+    A campaign that cannot be planned (provider settings the provider would refuse, settings
+    changed while active, an unreadable cohort) is logged and skipped so the others still go
+    out; none of its batches is written or marked.
     """
     now = now or dt.datetime.now(dt.UTC)
     warehouse = _warehouse()
@@ -53,6 +59,7 @@ def plan_provider(kind: str, now: dt.datetime | None = None) -> list[dict[str, A
         if campaign.provider is None or campaign.provider.kind != kind:
             continue
         try:
+            check_campaign(campaign, warehouse)
             end_if_due(campaign, warehouse, now)
             plan = plan_dispatch(campaign, warehouse, now)
         except (CohortflowError, OSError, LookupError) as exc:
@@ -100,10 +107,22 @@ def collect_all_outcomes(now: dt.datetime | None = None) -> dict[str, Any]:
     return summary
 
 
-def control(campaign_id: str, action: str) -> dict[str, Any]:
-    """Pause, resume or cancel a campaign (the control DAG's only task)."""
+def control(campaign_id: str, action: str, batch_id: str | None = None) -> dict[str, Any]:
+    """Apply one operator action to a campaign (the control DAG's only task): pause, resume
+    or cancel it, release its failed batches, or resolve its unconfirmed batch ``batch_id``."""
     if action not in CONTROL_ACTIONS:
-        raise CampaignStateError(f"unknown action {action!r}; use pause, resume or cancel")
+        raise CampaignStateError(
+            f"unknown action {action!r}; use one of {', '.join(CONTROL_ACTIONS)}")
     campaign = campaign_by_id(campaign_id, Path(get_settings().campaigns))
-    state = change_status(campaign, _warehouse(), cast("Action", action), actor="airflow")
-    return state.as_dict()
+    warehouse = _warehouse()
+    if action in STATUS_ACTIONS:
+        state = change_status(campaign, warehouse, cast("Action", action), actor="airflow")
+        return state.as_dict()
+    if action == "retry_failed":
+        released = retry_failed(campaign, warehouse, actor="airflow")
+        return {"released": [view.as_dict() for view in released],
+                "recipients": sum(view.recipients for view in released)}
+    if not batch_id:
+        raise ResolveError(f"{action} needs the batch id (cohortflow batch list shows it)")
+    resolution: Resolution = "delivered" if action == "resolve_delivered" else "resend"
+    return resolve_batch(campaign, warehouse, batch_id, resolution, actor="airflow").as_dict()

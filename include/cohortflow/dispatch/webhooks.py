@@ -1,4 +1,4 @@
-"""Webhooks: cohort completed/failed, batch submitted/failed, campaign ended.
+"""Webhooks: cohort completed/failed, batch submitted/failed/unconfirmed, campaign ended.
 
 Each event is a JSON POST to ``webhook_config.url``::
 
@@ -38,7 +38,8 @@ from cohortflow.warehouse import (
 log = logging.getLogger(__name__)
 
 EVENTS = frozenset(
-    {"cohort_completed", "cohort_failed", "batch_submitted", "batch_failed", "campaign_ended"}
+    {"cohort_completed", "cohort_failed", "batch_submitted", "batch_failed",
+     "batch_unconfirmed", "campaign_ended"}
 )
 MAX_ATTEMPTS = 3
 TIMEOUT_SECONDS = 10.0

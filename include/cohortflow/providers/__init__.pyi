@@ -1,9 +1,13 @@
+from .adapter import Problem as Problem
 from .adapter import ProviderAdapter as ProviderAdapter
 from .base import Batch as Batch
 from .base import BatchRecipient as BatchRecipient
 from .base import Credentials as Credentials
+from .base import Outcome as Outcome
 from .base import SubmitResult as SubmitResult
 from .credentials import resolve_credentials as resolve_credentials
 from .http import RetryPolicy as RetryPolicy
 from .registry import ADAPTERS as ADAPTERS
 from .registry import adapter_for as adapter_for
+from .registry import campaign_problems as campaign_problems
+from .registry import check_sendable as check_sendable

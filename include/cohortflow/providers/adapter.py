@@ -1,13 +1,17 @@
-"""The common shape of a provider adapter: build the documented requests, then send them.
+"""The common shape of a provider adapter: check the config, build the documented request,
+send it, and say what the answer means.
 
-:meth:`ProviderAdapter.build_requests` is pure: it returns exactly the request(s) the provider's
-page documents, so tests check them field by field without a network. :meth:`submit` sends
-them through :func:`cohortflow.providers.http.send` (bounded retries, secrets scrubbed) and
-folds the answers into one :class:`SubmitResult`.
+:meth:`ProviderAdapter.problems` finds what can be known before any request (credentials, ids,
+required fields, column names) so that a campaign with a config error sends nothing.
+:meth:`ProviderAdapter.build_requests` is pure: it returns exactly the request the provider's
+page documents, so tests check it field by field without a network. :meth:`submit` sends it
+through :func:`cohortflow.providers.http.send` and classifies the answer
+(:data:`~cohortflow.providers.base.Outcome`).
 
-Every request carries the batch's ``Idempotency-Key`` header. When an adapter must split a
-batch into several uploads, each part carries ``<key>-part<i>of<n>``, so that a provider which
-de-duplicates by key does not mistake the second part for a replay of the first.
+Every request carries the batch's ``Idempotency-Key`` header: it costs nothing and helps a
+provider that honours it. Whether a provider does is :attr:`ProviderAdapter.deduplicates`,
+taken from its page; none of the four documented providers says it does, so a request whose
+outcome is unknown is never sent to them again by cohortflow itself.
 """
 
 from __future__ import annotations
@@ -53,10 +57,22 @@ class Answer:
     error: str | None = None  # set when a 2xx body still reports a failure
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Something in a campaign's config that would make the provider refuse every batch."""
+
+    field: str  # where in the campaign config, e.g. "provider.user_id"
+    message: str  # what is wrong and what to do
+
+
 class ProviderAdapter(ABC, Generic[P]):
     """Turns a :class:`Batch` into a provider's documented request(s) and submits them."""
 
     kind: ClassVar[str]
+    #: Whether the provider's page documents that it de-duplicates requests by a key.
+    deduplicates: bool = False
+    #: Statuses the provider's page defines as "not processed" (safe to send again).
+    not_processed: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(
         self,
@@ -96,6 +112,11 @@ class ProviderAdapter(ABC, Generic[P]):
         """Accepted count and reference from a 2xx body; by default every recipient sent."""
         return Answer(planned.recipients)
 
+    def problems(self, variables: Sequence[str] = ()) -> list[Problem]:
+        """What the provider would refuse in this campaign's config, before any request.
+        ``variables``: the variable columns the campaign's cohorts hold."""
+        return []
+
     # ------------------------------------------------------------------ shared
 
     def build_requests(self, batch: Batch) -> list[requests.Request]:
@@ -103,44 +124,45 @@ class ProviderAdapter(ABC, Generic[P]):
         return [planned.request for planned in self.plan(batch)]
 
     def submit(self, batch: Batch) -> SubmitResult:
-        """Send ``batch``; raises :class:`ProviderError` for refused credentials or bad data."""
-        planned_requests = self.plan(batch)
+        """Send ``batch`` and classify the answer; raises :class:`ProviderError` for refused
+        credentials (every batch would fail alike) or data the provider cannot take."""
         accepted, attempts = 0, 0
         status: int | None = None
         references: list[str] = []
         bodies: list[dict[str, Any]] = []
-        for planned in planned_requests:
+        for planned in self.plan(batch):
             outcome = send(
                 planned.request,
                 session=self.session,
                 policy=self.policy,
                 secrets=self.secrets,
                 source=self.credentials.source,
+                deduplicates=self.deduplicates,
+                not_processed=self.not_processed,
                 sleep=self.sleep,
                 rng=self.rng,
             )
             attempts += outcome.attempts
             bodies.append(outcome.body)
+            status = outcome.status_code
             answer = self.read_answer(outcome.body, planned) if outcome.ok else None
             error = outcome.error if answer is None else answer.error
             if answer is not None:
                 accepted += answer.accepted
                 if answer.reference:
                     references.append(answer.reference)
-            if error is not None:
+            if error is not None:  # a 2xx body reporting a failure is a refusal
                 return SubmitResult(
-                    ok=False,
-                    status_code=outcome.status_code,
+                    outcome=outcome.outcome if answer is None else "rejected",
+                    status_code=status,
                     accepted=accepted,
                     provider_reference=",".join(references) or None,
                     response=_combined(bodies),
                     error=error,
                     attempts=attempts,
-                    retryable=outcome.retryable,
                 )
-            status = outcome.status_code
         return SubmitResult(
-            ok=True,
+            outcome="accepted",
             status_code=status,
             accepted=accepted,
             provider_reference=",".join(references) or None,
@@ -158,6 +180,9 @@ class ProviderAdapter(ABC, Generic[P]):
         return {
             "Idempotency-Key": idempotency_key,
             "Accept": "application/json",
+            # A new connection per upload: a reused one the server has closed would make a
+            # request that never reached it look like one whose outcome is unknown.
+            "Connection": "close",
             "User-Agent": f"cohortflow/{__version__}",
             **auth,
         }
@@ -199,11 +224,6 @@ def batch_label(batch: Batch, *, max_length: int = 50) -> str:
     tail = f"-b{batch.batch_number:06d}-a{batch.attempt}"
     head = _LABEL_UNSAFE.sub("_", f"{batch.campaign_id}-{batch.cohort_id}")
     return head[: max_length - len(tail)] + tail
-
-
-def part_key(batch: Batch, index: int, parts: int) -> str:
-    """The idempotency key of part ``index`` (1-based) of ``parts``; the batch key if one."""
-    return batch.idempotency_key if parts == 1 else f"{batch.idempotency_key}-part{index}of{parts}"
 
 
 def require_recipients(batch: Batch) -> None:

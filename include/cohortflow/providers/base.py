@@ -8,7 +8,15 @@ in ``repr``, logs or error text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+#: What a submission's answer means (docs/dispatch.md, "Delivery outcomes"):
+#: ``accepted``: the provider took the batch. ``not_sent``: nothing reached the provider, or
+#: it said it did not process the request (429, ...): safe to send again. ``unknown``: the
+#: request may have been processed (a timeout or a dropped connection after the request was
+#: written, a 5xx the page does not define): sent again only to a provider that de-duplicates.
+#: ``rejected``: the provider refused it (another 4xx): fixed by changing the config.
+Outcome = Literal["accepted", "not_sent", "unknown", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +66,17 @@ class Credentials:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """What the provider answered for a batch (after retries)."""
+    """What the provider answered for a batch (after the retries that were safe to make)."""
 
-    ok: bool
+    outcome: Outcome
     status_code: int | None
     accepted: int  # recipients the provider accepted
     provider_reference: str | None = None  # provider's batch/cohort id
     response: dict[str, Any] = field(default_factory=dict)  # body, secrets removed
-    error: str | None = None  # provider message when not ok
+    error: str | None = None  # provider message or transport failure when not accepted
     attempts: int = 1  # HTTP attempts made
-    retryable: bool = False  # transient failure (retries ran out): submit again later, same key
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider accepted the batch."""
+        return self.outcome == "accepted"

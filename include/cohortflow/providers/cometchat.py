@@ -6,21 +6,31 @@ Choices where the page is vague (it names the headers and form fields only by de
 
 - Headers ``appId`` (the CometChat App ID) and ``apiKey`` (the API key), the names CometChat's
   REST API uses. The app id comes from the credentials (``..._APP_ID`` or the connection's
-  extra ``app_id`` / login); without one the batch is refused before sending.
+  extra ``app_id`` / login).
 - Form fields ``file`` (the CSV, ``recipients.csv``, ``text/csv``) and ``campaignId``.
 - CSV columns: ``user_id`` then one column per variable key (first-seen order; empty cell
   when a recipient lacks a key). Column names must consist of letters, digits, ``_`` and
-  ``-``: any other name raises :class:`ProviderError` before anything is sent.
+  ``-``.
 - ``user_id`` is the recipient's ``user_identifier`` when present, else its E.164 phone number
   (a cohort without identifiers still reaches users whose CometChat id is their number).
-- At most :data:`MAX_ROWS` (100,000) data rows per upload: larger batches are split into
-  consecutive uploads, part ``i`` of ``n`` carrying ``Idempotency-Key: <key>-part<i>of<n>``.
+- At most :data:`MAX_ROWS` (100,000) data rows per upload: a campaign's ``batch_size`` may not
+  exceed it, so one batch is one upload.
 - Accepted count: the response's ``count`` (top level or under ``data``), else the rows sent.
+
+Delivery outcomes: the page documents no idempotency key, so CometChat is taken not to
+de-duplicate. Its 500 ``ERR_OPERATION_FAILED`` ("CSV parsing or recipient creation failed")
+may follow a partial creation, so it is an unknown outcome, not "not processed". The page
+offers no way to look an upload up afterwards, so an unknown outcome cannot be reconciled
+automatically: the batch is left unconfirmed for an operator.
+
+Checked before any request (:meth:`CometChatAdapter.problems`): an App ID in the
+credentials, ``batch_size`` within :data:`MAX_ROWS`, and variable names CometChat accepts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -30,9 +40,9 @@ from cohortflow.errors import ProviderError
 from cohortflow.providers.adapter import (
     Answer,
     PlannedRequest,
+    Problem,
     ProviderAdapter,
     csv_bytes,
-    part_key,
     require_recipients,
     variable_names,
 )
@@ -41,7 +51,7 @@ from cohortflow.providers.base import Batch
 #: CometChat's limit of data rows in one uploaded CSV.
 MAX_ROWS = 100_000
 USER_ID_COLUMN = "user_id"
-_COLUMN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+COLUMN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class CometChatAdapter(ProviderAdapter[CometChatProvider]):
@@ -50,8 +60,30 @@ class CometChatAdapter(ProviderAdapter[CometChatProvider]):
     kind = "cometchat"
     max_rows: int = MAX_ROWS
 
+    def problems(self, variables: Sequence[str] = ()) -> list[Problem]:
+        """App ID present, batches within one upload, variable names CometChat accepts."""
+        found = []
+        if self.credentials.secret and not self.credentials.app_id:
+            found.append(Problem(
+                "provider.conn_id",
+                f"CometChat needs an App ID besides the API key: none in "
+                f"{self.credentials.source or 'the credentials'}; set its _APP_ID variable or "
+                "the connection's extra 'app_id'"))
+        if self.campaign.batch_size > self.max_rows:
+            found.append(Problem(
+                "batch_size", f"{self.campaign.batch_size:,} is more than the {self.max_rows:,} "
+                "rows CometChat takes in one upload; set batch_size to at most that"))
+        invalid = [v for v in variables if not COLUMN_NAME.match(v) or v == USER_ID_COLUMN]
+        if invalid:
+            found.append(Problem(
+                "mapping.app_variables",
+                f"CometChat column names may hold only letters, digits, '_' and '-' and may not "
+                f"be {USER_ID_COLUMN!r}: {', '.join(map(repr, invalid))}; rename the variables "
+                "in the mapping"))
+        return found
+
     def plan(self, batch: Batch) -> list[PlannedRequest]:
-        """One upload per :attr:`max_rows` recipients."""
+        """One upload holding every recipient of ``batch``."""
         require_recipients(batch)
         if not self.credentials.app_id:
             raise ProviderError(
@@ -61,36 +93,31 @@ class CometChatAdapter(ProviderAdapter[CometChatProvider]):
                 code="provider_credentials",
             )
         keys = variable_names(batch, reserved=(USER_ID_COLUMN,))
-        invalid = [k for k in keys if not _COLUMN_NAME.match(k)]
+        invalid = [k for k in keys if not COLUMN_NAME.match(k)]
         if invalid:
             raise ProviderError(
                 f"batch {batch.idempotency_key}: CometChat column names may hold only letters, "
                 f"digits, '_' and '-': {', '.join(map(repr, invalid))}",
                 code="provider_data",
             )
+        if len(batch.recipients) > self.max_rows:
+            raise ProviderError(
+                f"batch {batch.idempotency_key}: {len(batch.recipients):,} recipients, more "
+                f"than the {self.max_rows:,} rows of one CometChat upload", code="provider_data")
         rows = [
             [r.user_identifier or r.phone_number, *(r.variables.get(k, "") for k in keys)]
             for r in batch.recipients
         ]
-        chunks = [rows[i : i + self.max_rows] for i in range(0, len(rows), self.max_rows)]
         auth = {"appId": self.credentials.app_id, "apiKey": self.credentials.secret}
-        planned = []
-        for index, chunk in enumerate(chunks, start=1):
-            request = requests.Request(
-                "POST",
-                f"{self.provider.base_url}/api/campaigns/upload",
-                headers=self.headers(part_key(batch, index, len(chunks)), auth),
-                data={"campaignId": self.provider.campaign_id},
-                files={
-                    "file": (
-                        "recipients.csv",
-                        csv_bytes([USER_ID_COLUMN, *keys], chunk),
-                        "text/csv",
-                    )
-                },
-            )
-            planned.append(PlannedRequest(request, len(chunk)))
-        return planned
+        request = requests.Request(
+            "POST",
+            f"{self.provider.base_url}/api/campaigns/upload",
+            headers=self.headers(batch.idempotency_key, auth),
+            data={"campaignId": self.provider.campaign_id},
+            files={"file": ("recipients.csv", csv_bytes([USER_ID_COLUMN, *keys], rows),
+                            "text/csv")},
+        )
+        return [PlannedRequest(request, len(rows))]
 
     def read_answer(self, body: dict[str, Any], planned: PlannedRequest) -> Answer:
         """``count`` from the response (``data.count`` or ``count``)."""

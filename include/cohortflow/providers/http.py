@@ -1,16 +1,22 @@
-"""Sending one provider request with bounded retries, and keeping secrets out of every text.
+"""Sending one provider request, retrying only what is safe to retry, secrets kept out of text.
 
-What is retried: HTTP 429 (waiting ``Retry-After`` seconds or until its HTTP date, capped),
-HTTP 5xx, timeouts and dropped connections (``requests`` ``ConnectionError`` and
-``ChunkedEncodingError``). Waits between attempts grow exponentially from
-:attr:`RetryPolicy.backoff_base` up to :attr:`RetryPolicy.backoff_max`, with jitter.
-What is not: any other 4xx fails at once with the provider's message; 401 and 403 raise a
-:class:`~cohortflow.errors.ProviderError` (code ``provider_auth``) naming where the
-credentials came from, since every later batch would fail the same way.
+Every failed attempt is classified (:data:`~cohortflow.providers.base.Outcome`):
 
-The request is prepared afresh for every attempt, so multipart bodies (files) are re-sent whole.
-Every text returned or raised passes through :func:`scrub`, which removes the secret even if a
-provider echoes it back.
+- ``not_sent``: the connection was never opened (refused, DNS failure, connect timeout), HTTP
+  429 (waiting ``Retry-After`` seconds or until its HTTP date, capped), 408 and 425 (the
+  server says it did not process the request, RFC 9110), or a status the provider's page
+  defines as not processed. Retried with exponential backoff and jitter.
+- ``unknown``: the request may have been processed: a timeout or a dropped connection after
+  the connection was open, a 5xx the page does not define. Retried (with the same
+  ``Idempotency-Key``) only when the provider de-duplicates; otherwise returned at once, so a
+  batch is never sent twice to a provider that would act on it twice.
+- ``rejected``: any other 4xx, returned at once with the provider's message. 401 and 403
+  raise a :class:`~cohortflow.errors.ProviderError` (code ``provider_auth``) naming where the
+  credentials came from, since every later batch would fail the same way.
+
+The request is prepared afresh for every attempt, so multipart bodies (files) are re-sent
+whole. Every text returned or raised passes through :func:`scrub`, which removes the secret
+even if a provider echoes it back.
 """
 
 from __future__ import annotations
@@ -28,23 +34,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from cohortflow.errors import ProviderError
 from cohortflow.phones import mask_phone
+from cohortflow.providers.base import Outcome
 
 log = logging.getLogger(__name__)
 
-#: Statuses that are retried besides every 5xx.
-RETRY_STATUSES = frozenset({408, 425, 429})
+#: Statuses meaning the request was not processed, whatever the provider (RFC 9110).
+NOT_PROCESSED_STATUSES = frozenset({408, 425, 429})
 #: Statuses meaning the credentials are wrong: fail fast.
 AUTH_STATUSES = frozenset({401, 403})
 #: Longest provider message kept in an error text.
 MAX_MESSAGE_CHARS = 500
-_TRANSIENT_ERRORS = (
-    requests.Timeout,
-    requests.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-)
 _PHONE_LIKE = re.compile(r"\+?\d{7,15}")
 
 
@@ -69,12 +72,40 @@ class RetryPolicy:
 class HttpOutcome:
     """What came of one request after all its attempts."""
 
-    ok: bool
+    outcome: Outcome
     status_code: int | None
     body: dict[str, Any] = field(default_factory=dict)  # JSON body (secrets removed)
     error: str | None = None  # provider message or transport failure, scrubbed
     attempts: int = 1
-    retryable: bool = False  # True when retries ran out on a transient failure
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider answered with a 2xx."""
+        return self.outcome == "accepted"
+
+
+def transport_outcome(error: requests.RequestException) -> Outcome:
+    """``not_sent`` when ``error`` happened before a connection was open (refused, DNS, connect
+    timeout) or before anything was sent (an invalid URL), else ``unknown``."""
+    if isinstance(error, requests.ConnectTimeout):
+        return "not_sent"
+    if not isinstance(error, requests.ConnectionError | requests.Timeout
+                      | requests.exceptions.ChunkedEncodingError):
+        return "not_sent"  # InvalidURL, MissingSchema, ...: raised before sending
+    seen: list[BaseException] = []
+    stack: list[BaseException | None] = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        if isinstance(current, NewConnectionError | ConnectTimeoutError):
+            return "not_sent"
+        seen.append(current)
+        reason = getattr(current, "reason", None)
+        stack += [reason if isinstance(reason, BaseException) else None,
+                  current.__cause__, current.__context__,
+                  *(a for a in current.args if isinstance(a, BaseException))]
+    return "unknown"
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -152,33 +183,37 @@ def send(
     policy: RetryPolicy,
     secrets: Iterable[str],
     source: str,
+    deduplicates: bool = False,
+    not_processed: Iterable[int] = (),
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> HttpOutcome:
-    """Send ``request`` until it succeeds, fails for good, or ``policy.max_attempts`` run out.
+    """Send ``request`` until it is accepted, refused, its outcome is unknown (and the provider
+    does not de-duplicate), or ``policy.max_attempts`` run out.
 
-    ``source`` says where the credentials came from (e.g. ``connection 'sarvam_default'``)
+    ``not_processed``: statuses the provider's page defines as "not processed", retried like a
+    429. ``source`` says where the credentials came from (e.g. ``connection 'sarvam_default'``)
     and is named when the provider refuses them. Raises :class:`ProviderError` on 401/403.
     """
     secrets = tuple(s for s in secrets if s)
+    safe_statuses = NOT_PROCESSED_STATUSES | frozenset(not_processed)
     rng = rng or random.Random()
-    last_error = ""
-    last_status: int | None = None
+    last = HttpOutcome("not_sent", None, error="no attempt made", attempts=0)
     for attempt in range(1, policy.max_attempts + 1):
         wait: float | None = None
         try:
             response = session.send(
                 session.prepare_request(request), timeout=policy.timeout_seconds
             )
-        except _TRANSIENT_ERRORS as exc:
-            last_status = None
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
-            last_error = f"{kind} ({type(exc).__name__})"
+        except requests.RequestException as exc:
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+            last = HttpOutcome(transport_outcome(exc), None,
+                               error=f"{kind} ({type(exc).__name__})", attempts=attempt)
         else:
             status = response.status_code
             body = scrub_value(_json_body(response), secrets)
             if 200 <= status < 300:
-                return HttpOutcome(True, status, body, attempts=attempt)
+                return HttpOutcome("accepted", status, body, attempts=attempt)
             message = _clean(provider_message(response, body), secrets)
             if status in AUTH_STATUSES:
                 raise ProviderError(
@@ -187,33 +222,36 @@ def send(
                     f"check the key stored there ({message})",
                     code="provider_auth",
                 )
-            if status not in RETRY_STATUSES and status < 500:
-                return HttpOutcome(False, status, body, f"HTTP {status}: {message}", attempt)
-            last_status, last_error = status, f"HTTP {status}: {message}"
+            outcome: Outcome = ("not_sent" if status in safe_statuses
+                                else "unknown" if status >= 500 else "rejected")
+            last = HttpOutcome(outcome, status, body, f"HTTP {status}: {message}", attempt)
             if status == 429:
                 after = parse_retry_after(response.headers.get("Retry-After"))
                 if after is not None:
                     wait = min(after, policy.retry_after_max)
+        if last.outcome == "rejected" or (last.outcome == "unknown" and not deduplicates):
+            return last
         if attempt == policy.max_attempts:
             break
         if wait is None:
             wait = policy.backoff(attempt, rng)
         log.info(
-            "%s %s: attempt %d/%d failed (%s); retrying in %.2fs",
+            "%s %s: attempt %d/%d %s (%s); retrying in %.2fs",
             request.method,
             _path(request.url),
             attempt,
             policy.max_attempts,
-            last_error,
+            last.outcome.replace("_", " "),
+            last.error,
             wait,
         )
         sleep(wait)
     return HttpOutcome(
-        False,
-        last_status,
-        error=f"gave up after {policy.max_attempts} attempts; last: {last_error}",
-        attempts=policy.max_attempts,
-        retryable=True,
+        last.outcome,
+        last.status_code,
+        last.body,
+        f"gave up after {policy.max_attempts} attempts; last: {last.error}",
+        policy.max_attempts,
     )
 
 

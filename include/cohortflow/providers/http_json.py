@@ -11,6 +11,10 @@ Auth: header ``auth_header`` (default ``Authorization``) with value ``"<auth_sch
 ``payload`` is the recipient's rendered layout, sent as the JSON string it is.
 Accepted count: the response's ``accepted`` when it is an integer, else every recipient sent;
 reference: ``batch_id`` or ``id``.
+
+Delivery outcomes: whether the provider de-duplicates by ``Idempotency-Key`` is the campaign's
+``provider.deduplicates`` (default false): only then is a batch whose outcome is unknown sent
+again with the same key. No lookup is known, so otherwise it is left unconfirmed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ class HttpJsonAdapter(ProviderAdapter[HttpJsonProvider]):
     """POSTs each batch as JSON to a configurable endpoint."""
 
     kind = "http_json"
+
+    @property
+    def deduplicates(self) -> bool:  # type: ignore[override]
+        """As the campaign's ``provider.deduplicates`` says."""
+        return self.provider.deduplicates
 
     def body(self, batch: Batch) -> dict[str, Any]:
         """The JSON document for ``batch``."""

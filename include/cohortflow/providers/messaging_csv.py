@@ -21,6 +21,13 @@ Choices where the page is vague:
 - ``slicingCondition``: always sent, from the provider config (default ``fragmentedSlots``).
 - The response body is not documented: every row sent counts as accepted; ``id`` (or
   ``taskId``) is kept as the reference when present.
+
+Delivery outcomes: the page documents no idempotency key, so the platform is taken not to
+de-duplicate; it defines no status as "not processed" and documents no way to look a sending
+up afterwards, so an unknown outcome leaves the batch unconfirmed for an operator.
+
+Checked before any request (:meth:`MessagingCsvAdapter.problems`): the layout has the page's
+two required fields, ``contact.contactCode`` (a ``{{placeholder}}``) and ``contact.channelType``.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
@@ -38,6 +45,7 @@ from cohortflow.errors import ProviderError
 from cohortflow.providers.adapter import (
     Answer,
     PlannedRequest,
+    Problem,
     ProviderAdapter,
     csv_bytes,
     require_recipients,
@@ -60,6 +68,24 @@ class MessagingCsvAdapter(ProviderAdapter[MessagingCsvProvider]):
         """The send-from-CSV URL for the configured application and campaign."""
         p = self.provider
         return f"{p.base_url}/applications/{p.app_id}/campaigns/{p.campaign_id}/send-from-csv"
+
+    def problems(self, variables: Sequence[str] = ()) -> list[Problem]:
+        """The layout's required ``contact`` fields."""
+        layout = self.campaign.layout
+        if layout is None:
+            return []
+        contact = layout.get("contact")
+        contact = contact if isinstance(contact, dict) else {}
+        found = []
+        if not PLACEHOLDER.fullmatch(str(contact.get("contactCode", "")).strip()):
+            found.append(Problem("layout.contact.contactCode",
+                                 "must be a {{placeholder}} for the phone column, as the page's "
+                                 "examples write it"))
+        if not str(contact.get("channelType", "")).strip():
+            found.append(Problem("layout.contact.channelType",
+                                 "is required by the platform; give a channel (e.g. cloud_api) "
+                                 "or a {{placeholder}}"))
+        return found
 
     def layout(self, batch: Batch) -> dict[str, Any]:
         """The campaign's layout, or the default one (see the module docstring)."""

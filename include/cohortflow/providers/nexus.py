@@ -22,11 +22,24 @@ Form fields and the choices where the page is vague:
 - ``retry`` and ``delay``: sent only when set in the provider config, as decimal strings.
 - Accepted count: ``batch.totalCalls`` (after Nexus's own de-duplication); reference:
   ``batch._id``. A 2xx body with ``success: false`` is a failure.
+
+Delivery outcomes: the page documents no idempotency key, so Nexus is taken not to
+de-duplicate. Its 500 covers "file parsing failed, database error, or other server errors":
+the last of these may come after the batch was inserted, so a 5xx is an unknown outcome. The
+page documents ``GET /api/call/batch-details/{batchId}``, but the id comes only in the upload's
+answer, which an unknown outcome lacks: such a batch cannot be reconciled automatically and is
+left unconfirmed for an operator.
+
+Checked before any request (:meth:`NexusAdapter.problems`): ``user_id`` is 24 hexadecimal
+characters (the page's example is a MongoDB ObjectId, and Nexus answers 400 "Invalid User ID
+format" otherwise), and the campaign has calling numbers (``connection_configs``).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -36,6 +49,7 @@ from cohortflow.errors import ProviderError
 from cohortflow.providers.adapter import (
     Answer,
     PlannedRequest,
+    Problem,
     ProviderAdapter,
     batch_label,
     csv_bytes,
@@ -45,12 +59,33 @@ from cohortflow.providers.adapter import (
 from cohortflow.providers.base import Batch
 
 PHONE_COLUMN = "phoneNumber"
+OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 class NexusAdapter(ProviderAdapter[NexusProvider]):
     """Uploads each batch as a Nexus call batch."""
 
     kind = "nexus"
+
+    def problems(self, variables: Sequence[str] = ()) -> list[Problem]:
+        """A well-formed ``user_id``, and calling numbers to call from."""
+        found = []
+        if not OBJECT_ID.match(self.provider.user_id):
+            found.append(Problem(
+                "provider.user_id",
+                f"{self.provider.user_id!r} is not a Nexus user id (24 hexadecimal characters, "
+                "e.g. 64e5f12345abcdef12345678); copy it from Nexus"))
+        if not any(c.phone_numbers for c in self.campaign.connection_configs):
+            found.append(Problem(
+                "connection_configs",
+                "Nexus needs at least one calling number (callingNumbers); add "
+                "connection_configs with phone_numbers (the ids of provisioned numbers)"))
+        if PHONE_COLUMN in variables:
+            found.append(Problem(
+                "mapping.app_variables",
+                f"a variable named {PHONE_COLUMN!r} would clash with Nexus's own column; "
+                "rename it in the mapping"))
+        return found
 
     def calling_numbers(self, batch: Batch) -> list[str]:
         """Caller ids for the batch: the recipients' own, else the campaign's connections."""

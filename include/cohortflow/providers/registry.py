@@ -1,17 +1,18 @@
-"""Which adapter serves which provider ``kind``, and building one for a campaign."""
+"""Which adapter serves which provider ``kind``: building one for a campaign, and checking a
+campaign's provider settings before anything is sent."""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
 
 from cohortflow.config import CampaignConfig
-from cohortflow.errors import ProviderError
-from cohortflow.providers.adapter import ProviderAdapter
+from cohortflow.errors import ConfigError, ProviderError
+from cohortflow.providers.adapter import Problem, ProviderAdapter
 from cohortflow.providers.base import Credentials
 from cohortflow.providers.cometchat import CometChatAdapter
 from cohortflow.providers.credentials import resolve_credentials
@@ -58,3 +59,41 @@ def adapter_for(
         sleep=sleep,
         rng=rng,
     )
+
+
+def campaign_problems(
+    campaign: CampaignConfig,
+    variables: Sequence[str] = (),
+    credentials: Credentials | None = None,
+) -> list[Problem]:
+    """Everything that would make the campaign's provider refuse its batches, found without a
+    request: no provider, no credentials, and the adapter's own checks."""
+    provider = campaign.provider
+    if provider is None:
+        return [Problem("provider", "no provider is configured; add a 'provider' section "
+                                    "(kind, base_url, conn_id, ...)")]
+    found = []
+    if credentials is None:
+        try:
+            credentials = resolve_credentials(provider)
+        except ProviderError as exc:
+            found.append(Problem("provider.conn_id" if provider.conn_id else "provider",
+                                 exc.message))
+            credentials = Credentials("", source=f"the {provider.kind} provider")
+    adapter = ADAPTERS[provider.kind](campaign, provider, credentials)
+    return found + adapter.problems(variables)
+
+
+def check_sendable(
+    campaign: CampaignConfig,
+    variables: Sequence[str] = (),
+    credentials: Credentials | None = None,
+) -> None:
+    """Raise :class:`ConfigError` listing every problem of :func:`campaign_problems`, one line
+    each: ``<file>: <field>: <what is wrong and what to do>``."""
+    problems = campaign_problems(campaign, variables, credentials)
+    if problems:
+        raise ConfigError(
+            "\n".join(f"{campaign.source}: {p.field}: {p.message}" for p in problems),
+            code="provider_config",
+        )

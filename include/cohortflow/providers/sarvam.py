@@ -21,6 +21,14 @@ Choices where the page is vague:
 - Accepted count: ``result.valid_records`` once the cohort is ``completed``; while it is still
   ``processing`` (the usual answer, processing is asynchronous) every uploaded row counts as
   accepted, and row rejections are read later from the cohort. ``failed`` is a failure.
+
+Delivery outcomes: the page documents no idempotency key, so Sarvam is taken not to
+de-duplicate; it defines no status as "not processed", so every 5xx is an unknown outcome. It
+documents no way to look an upload up afterwards (the cohort id comes only in the answer), so
+an unknown outcome cannot be reconciled automatically: the batch is left unconfirmed.
+
+Nothing is checked before the first request beyond the credentials: the CSV's own column
+names (``phone_number``, ``user_identifier``) are names no mapping may give a variable.
 """
 
 from __future__ import annotations

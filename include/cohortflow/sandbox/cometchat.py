@@ -38,6 +38,10 @@ def cometchat(request: ProviderRequest, match: re.Match[str]) -> Reply:
 
     form = read_form(request, error)
     require_fields(form, ("file", "campaignId"), error)
+    known = request.keys.cometchat_campaigns
+    if known is not None and form["campaignId"].text not in known:
+        raise BadRequestError(
+            404, {"error": {"code": "ERR_NOT_FOUND", "message": "Campaign not found"}})
     header, rows = read_csv(form["file"], error=error)
     if "user_id" not in header:
         raise error("missing user_id column")

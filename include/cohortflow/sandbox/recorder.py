@@ -48,12 +48,13 @@ class Recorder:
             return self._replies.get((provider, key))
 
     def record(
-        self, provider: str, key: str | None, reply: Reply
+        self, provider: str, key: str | None, reply: Reply, *, deduplicate: bool = False
     ) -> tuple[int, dict[str, Any], bool]:
-        """Store a reply and its recipients once per key: ``(status, body, replayed)``."""
+        """Store a reply and its recipients: ``(status, body, replayed)``. With
+        ``deduplicate``, once per key (a key seen before gets its stored answer back)."""
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
         with self._lock:
-            if key is not None and (provider, key) in self._replies:
+            if deduplicate and key is not None and (provider, key) in self._replies:
                 status, body = self._replies[(provider, key)]
                 return status, body, True
             first = self._last_id + 1

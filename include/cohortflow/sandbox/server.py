@@ -13,18 +13,21 @@ http_json           ``POST .../batches``
 
 It checks the auth headers against the expected key (and CometChat app id), the required
 form fields and the CSV (required columns, formats), answers with the documented bodies and
-error codes, de-duplicates by ``Idempotency-Key`` (the same key gets the stored answer again
-and its recipients are not recorded twice), and records every accepted recipient in DuckDB
-(table ``sandbox_recipients``; ``:memory:`` when no file is given).
+error codes, and records every accepted recipient in DuckDB (table ``sandbox_recipients``;
+``:memory:`` when no file is given). Like the providers, whose pages document no idempotency
+key, it ignores ``Idempotency-Key``: a request sent twice is processed twice. Started with
+``deduplicate=True`` (``cohortflow sandbox --deduplicate``) it plays a provider that honours
+the key: the same key gets the stored answer again and its recipients are not recorded twice.
 
 Test endpoints: ``GET /_sandbox/outcomes?since=<id>`` (deterministic call outcomes per
 recipient, seeded by phone and key), ``GET /_sandbox/recipients`` and ``GET /_sandbox/stats``.
 
 Faults (fractions of provider requests, seeded): ``fail_429`` (with ``Retry-After``),
-``fail_500``, ``slow`` (answers after ``slow_seconds``, having done the work: the client
-times out and retries with the same key) and ``drop`` (closes the connection unanswered,
-before doing the work). A 401 body echoes the key presented, so that tests can prove the
-client scrubs secrets from provider answers.
+``fail_500`` and ``drop`` (the connection closed unanswered), all before doing the work;
+``slow`` (the work done after ``slow_seconds``, when the client has given up); and after the
+work is done and recorded, ``drop_after_accept`` (the connection closed unanswered) and
+``timeout_after_accept`` (answered after ``slow_seconds``). A 401 body echoes the key
+presented, so that tests can prove the client scrubs secrets from provider answers.
 """
 
 from __future__ import annotations
@@ -71,16 +74,20 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
 class SandboxState:
     """What the server threads share: keys, faults, the recorder and counters."""
 
-    def __init__(self, recorder: Recorder, keys: SandboxKeys, faults: Faults) -> None:
-        """Hold the shared parts; faults are drawn from a generator seeded by ``faults.seed``."""
+    def __init__(
+        self, recorder: Recorder, keys: SandboxKeys, faults: Faults, *, deduplicate: bool = False
+    ) -> None:
+        """Hold the shared parts; faults are drawn from a generator seeded by ``faults.seed``.
+        ``deduplicate``: honour ``Idempotency-Key`` (no documented provider does)."""
         self.recorder, self.keys, self.faults = recorder, keys, faults
+        self.deduplicate = deduplicate
         self.stopping = threading.Event()
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
 
     def draw_fault(self) -> str | None:
-        """``drop``, ``429``, ``500``, ``slow`` or ``None`` for the next provider request."""
+        """The fault for the next provider request (a :class:`Faults` name), or ``None``."""
         f = self.faults
         with self._lock:
             r = self._rng.random()
@@ -89,6 +96,8 @@ class SandboxState:
             ("429", f.fail_429),
             ("500", f.fail_500),
             ("slow", f.slow),
+            ("drop_after_accept", f.drop_after_accept),
+            ("timeout_after_accept", f.timeout_after_accept),
         ):
             if r < fraction:
                 return name
@@ -178,14 +187,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault == "slow" and sandbox.stopping.wait(sandbox.faults.slow_seconds):
             return
         try:
-            self._answer(provider, match, endpoint)
+            self._answer(provider, match, endpoint, fault)
         except Exception:  # a sandbox bug must still answer, not drop the connection
             log.exception("sandbox: %s endpoint failed", provider)
             sandbox.count("status_500")
             self._send(500, {"error": {"code": "ERR_OPERATION_FAILED", "message": "sandbox bug"}})
 
-    def _answer(self, provider: str, match: re.Match[str], endpoint: Endpoint) -> None:
-        sandbox, key = self.server.sandbox, self.idempotency_key
+    def _answer(
+        self, provider: str, match: re.Match[str], endpoint: Endpoint, fault: str | None
+    ) -> None:
+        sandbox = self.server.sandbox
+        key = self.idempotency_key if sandbox.deduplicate else None
         stored = sandbox.recorder.replay(provider, key)
         if stored is not None:
             sandbox.count("replays")
@@ -198,10 +210,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
             sandbox.count(f"status_{exc.status}")
             self._send(exc.status, exc.body)
             return
-        status, body, replayed = sandbox.recorder.record(provider, key, reply)
+        status, body, replayed = sandbox.recorder.record(
+            provider, self.idempotency_key, reply, deduplicate=sandbox.deduplicate)
         sandbox.count("replays" if replayed else f"status_{status}")
         if not replayed:
-            log.info("%s: accepted %d recipient(s) (key %s)", provider, len(reply.recipients), key)
+            log.info("%s: accepted %d recipient(s) (key %s)", provider, len(reply.recipients),
+                     self.idempotency_key)
+        if fault == "drop_after_accept":
+            self.close_connection = True
+            return
+        if fault == "timeout_after_accept" and sandbox.stopping.wait(sandbox.faults.slow_seconds):
+            return
         self._send(status, body, {"Idempotent-Replayed": "true"} if replayed else None)
 
     def _send(
@@ -260,17 +279,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _stats(self, query: dict[str, str]) -> dict[str, Any]:
         sandbox = self.server.sandbox
+        # duplicates: a recipient recorded twice under one key (a request processed twice);
+        # repeats: a recipient recorded more than once under any keys (contacted again).
         by_provider = sandbox.recorder.query(
             "select provider, count(*) as recipients, count(distinct idempotency_key) as batches,"
             " count(*) - count(distinct (idempotency_key, coalesce(phone_number,"
-            " user_identifier))) as duplicates from sandbox_recipients group by provider"
-            " order by provider"
+            " user_identifier))) as duplicates,"
+            " count(*) - count(distinct coalesce(phone_number, user_identifier)) as repeats"
+            " from sandbox_recipients group by provider order by provider"
         )
         with sandbox._lock:
             counts = dict(sandbox.counts)
         return {
             "recipients": sum(r["recipients"] for r in by_provider),
             "duplicates": sum(r["duplicates"] for r in by_provider),
+            "repeats": sum(r["repeats"] for r in by_provider),
             "by_provider": {r.pop("provider"): r for r in by_provider},
             "counts": counts,
         }
@@ -317,10 +340,13 @@ def make_server(
     db: str | Path | None = None,
     faults: Faults | None = None,
     keys: SandboxKeys | None = None,
+    deduplicate: bool = False,
 ) -> SandboxServer:
-    """A bound, not yet serving, sandbox server (port 0 picks a free port)."""
+    """A bound, not yet serving, sandbox server (port 0 picks a free port); ``deduplicate``
+    makes it honour ``Idempotency-Key``."""
     server = SandboxServer((host, port), SandboxHandler)
-    server.sandbox = SandboxState(Recorder(db), keys or SandboxKeys(), faults or Faults())
+    server.sandbox = SandboxState(Recorder(db), keys or SandboxKeys(), faults or Faults(),
+                                  deduplicate=deduplicate)
     return server
 
 
@@ -330,9 +356,10 @@ def start_sandbox(
     faults: Faults | None = None,
     keys: SandboxKeys | None = None,
     host: str = "127.0.0.1",
+    deduplicate: bool = False,
 ) -> SandboxHandle:
     """Start a sandbox in a background thread on ``host`` (a free port by default)."""
-    server = make_server(host, port, db=db, faults=faults, keys=keys)
+    server = make_server(host, port, db=db, faults=faults, keys=keys, deduplicate=deduplicate)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},  # so that stop() returns quickly

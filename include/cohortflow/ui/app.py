@@ -7,9 +7,10 @@ so it never holds the catalog against the 1-slot writer, and shows:
 
 * every cohort with its status, counts, top rejection reasons and links to its ``report.html``
   and ``rejected.csv``;
-* every campaign with its status and recipients sent / waiting / failed, from the dispatch
-  tables ``batches`` and ``deliveries`` when they exist (every recipient counts as waiting
-  before the first dispatch).
+* every campaign with its status and recipients sent / unconfirmed / waiting / failed, from
+  the dispatch tables ``batches`` and ``deliveries`` when they exist (every recipient counts
+  as waiting before the first dispatch), and every unconfirmed batch an operator must
+  resolve (the ``campaign_control`` DAG or ``cohortflow batch resolve``).
 
 Downloads are served only from the cohort folders of the warehouse, by allow-listed file name,
 after checking the ids and the resolved path (no traversal, no symlink escape). Every page is
@@ -79,11 +80,23 @@ class CampaignRow:
     cohorts: int = 0
     recipients: int = 0
     sent: int = 0
+    unconfirmed: int = 0
     waiting: int = 0
     failed: int = 0
     cancelled: int = 0
     batches: int | None = None
     pending_batches: int | None = None
+
+
+@dataclass(frozen=True)
+class UnconfirmedBatch:
+    """A batch the provider may have: an operator checks with the provider and resolves it."""
+
+    campaign_id: str
+    batch_id: str
+    recipients: int
+    error: str | None
+    created_at: str | None
 
 
 @dataclass
@@ -92,6 +105,7 @@ class Overview:
 
     cohorts: list[CohortRow] = field(default_factory=list)
     campaigns: list[CampaignRow] = field(default_factory=list)
+    unconfirmed: list[UnconfirmedBatch] = field(default_factory=list)
     dispatch_tables: bool = False
     notice: str | None = None
     generated_at: str = ""
@@ -133,6 +147,13 @@ def load_overview(warehouse: Path, campaigns_dir: Path, sql_dir: Path) -> Overvi
             if "batches" in tables
             else {}
         )
+        if "batches" in tables:
+            overview.unconfirmed = [
+                UnconfirmedBatch(str(campaign_id), str(batch_id), int(recipients), error,
+                                 _timestamp(created_at))
+                for campaign_id, batch_id, recipients, error, created_at in conn.execute(
+                    render_sql(sql_dir, "ui/04_unconfirmed_batches.sql")).fetchall()
+            ]
     except duckdb.Error as exc:
         overview.notice = f"The catalog could not be read ({exc})."
         return overview
@@ -213,7 +234,7 @@ def _campaign_rows(
             campaign_id=campaign_id, status=campaign_status(campaign_id, warehouse, campaigns_dir)
         )
         row.cohorts = sum(1 for c in cohorts if c.campaign_id == campaign_id)
-        for key in ("recipients", "sent", "waiting", "failed", "cancelled"):
+        for key in ("recipients", "sent", "unconfirmed", "waiting", "failed", "cancelled"):
             setattr(row, key, int(counts.get(campaign_id, {}).get(key, 0)))
         if campaign_id in batches:
             row.batches = int(batches[campaign_id]["batches"])

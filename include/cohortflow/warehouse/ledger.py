@@ -70,12 +70,18 @@ def read_records(folder: Path, pattern: str = "*.json") -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (e.g. while choosing the next batch numbers)."""
+def folder_lock(folder: Path, *, name: str = ".lock", wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on the file ``folder/name`` (e.g. while choosing the next batch
+    numbers); yields True once held. With ``wait=False`` it yields False at once when another
+    process holds it. The operating system releases it when the holder dies."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("a+") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    with (folder / name).open("a+") as lock_file:
         try:
-            yield
+            fcntl.flock(lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)

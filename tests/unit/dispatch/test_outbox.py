@@ -30,7 +30,7 @@ def test_batch_round_trips_and_is_pending_until_answered(tmp_path: Path) -> None
     assert outbox.batch(batch.ref) == batch
     assert Outbox.status_of(outbox.results_for(batch.ref)) == "pending"
     outbox.write_result(batch, status="submitted", final=True,
-                        result=SubmitResult(ok=True, status_code=200, accepted=3))
+                        result=SubmitResult("accepted", status_code=200, accepted=3))
     assert Outbox.status_of(outbox.results_for(batch.ref)) == "submitted"
 
 
@@ -61,6 +61,37 @@ def test_transient_failure_stays_pending_and_final_failure_does_not(tmp_path: Pa
     assert [r.round for r in results] == [1, 2]
     assert Outbox.status_of(results) == "failed"
     assert MAX_SUBMIT_ROUNDS >= 2
+
+
+def test_a_send_started_without_an_answer_is_interrupted(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "loans")
+    batch = _batch(1, (2,))
+    outbox.write_batches([batch])
+    outbox.write_result(batch, status="sending", final=False)
+    assert Outbox.status_of(outbox.results_for(batch.ref)) == "interrupted"
+    outbox.write_result(batch, status="unconfirmed", final=True, outcome="unknown",
+                        error="stopped mid-send")
+    results = outbox.results_for(batch.ref)
+    assert Outbox.status_of(results) == "unconfirmed"
+    assert Outbox.rounds_sent(results) == 1  # the start is not a round of its own
+
+
+def test_a_released_batchs_recipients_are_no_longer_members(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "loans")
+    released, kept = _batch(1, (2, 3)), _batch(2, (4,))
+    outbox.write_batches([released, kept])
+    outbox.write_result(released, status="released", final=True, actor="cli")
+    assert Outbox.status_of(outbox.results_for(released.ref)) == "released"
+    assert outbox.members(0) == {("c1", 4)}
+
+
+def test_only_one_process_holds_a_batchs_sending_lock(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path, "loans")
+    ref = _batch(1, (2,)).ref
+    with outbox.sending_lock(ref) as first, outbox.sending_lock(ref) as second:
+        assert first and not second  # flock locks are per open file, like another process's
+    with outbox.sending_lock(ref) as again:
+        assert again
 
 
 def test_ref_is_xcom_sized_and_keeps_the_key(tmp_path: Path) -> None:

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cohortflow.dispatch import plan_dispatch, run_dispatch
+from cohortflow.dispatch import (
+    ResolveError,
+    list_batches,
+    plan_dispatch,
+    resolve_batch,
+    retry_failed,
+    run_dispatch,
+)
 from cohortflow.dispatch.campaign_state import CampaignStateError, change_status, ensure_activation
 from cohortflow.dispatch.outbox import Outbox
 from cohortflow.providers.base import Batch, SubmitResult
@@ -23,8 +30,10 @@ def _ist(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_cohort(tmp_path, "loans", "c1", indian_numbers(25))
+    # a dry run checks the provider settings as a real run does: credentials included
+    monkeypatch.setenv("COHORTFLOW_PROVIDER_HTTP_JSON_KEY", "test-key")
     return tmp_path
 
 
@@ -98,7 +107,7 @@ def test_only_what_fits_before_the_window_closes_is_planned(warehouse: Path) -> 
 
 
 def test_a_bad_request_marks_the_batch_failed_and_others_go_on(warehouse: Path) -> None:
-    refused = SubmitResult(ok=False, status_code=400, accepted=0, error="missing user_id")
+    refused = SubmitResult("rejected", status_code=400, accepted=0, error="missing user_id")
     adapter = FakeAdapter([refused])
     report = run_dispatch(make_campaign(), warehouse, _ist(2, 10), adapter=adapter)
     assert report.count("failed") == 10 and report.count("submitted") == 15
@@ -107,14 +116,51 @@ def test_a_bad_request_marks_the_batch_failed_and_others_go_on(warehouse: Path) 
     assert again.outcomes == []  # failed is final: recorded, not re-sent
 
 
-def test_transient_failure_is_resent_later_with_the_same_key(warehouse: Path) -> None:
-    busy = SubmitResult(ok=False, status_code=503, accepted=0, error="down", retryable=True)
+def test_retry_failed_sends_the_refused_recipients_once_in_a_new_batch(warehouse: Path) -> None:
+    refused = SubmitResult("rejected", status_code=404, accepted=0, error="no such campaign")
+    run_dispatch(make_campaign(), warehouse, _ist(2, 10), adapter=FakeAdapter([refused]))
+    [released] = retry_failed(make_campaign(), warehouse)
+    assert released.batch_id == "loans:c1:000001:0" and released.status == "released"
+    fixed = FakeAdapter()
+    report = run_dispatch(make_campaign(), warehouse, _ist(2, 11), adapter=fixed)
+    assert report.count("submitted") == 10
+    assert [b.idempotency_key for b in fixed.batches] == ["loans:c1:000004:0"]  # new key
+    assert sorted(r for _, r in fixed.sent_rows) == list(range(2, 12))
+    assert run_dispatch(make_campaign(), warehouse, _ist(2, 12), adapter=FakeAdapter()
+                        ).outcomes == []  # once
+
+
+def test_not_sent_is_sent_again_later_with_the_same_key(warehouse: Path) -> None:
+    busy = SubmitResult("not_sent", status_code=429, accepted=0, error="slow down")
     first = FakeAdapter([busy])
     run_dispatch(make_campaign(), warehouse, _ist(2, 10), adapter=first)
     second = FakeAdapter()
     report = run_dispatch(make_campaign(), warehouse, _ist(2, 10, 5), adapter=second)
     assert [b.idempotency_key for b in second.batches] == ["loans:c1:000001:0"]
     assert report.count("submitted") == 10
+
+
+def test_an_unknown_outcome_is_unconfirmed_and_never_sent_again(warehouse: Path) -> None:
+    lost = SubmitResult("unknown", status_code=None, accepted=0, error="timed out (ReadTimeout)")
+    first = FakeAdapter([lost])
+    report = run_dispatch(make_campaign(), warehouse, _ist(2, 10), adapter=first)
+    assert report.count("unconfirmed") == 10 and report.count("submitted") == 15
+    later = FakeAdapter()
+    assert run_dispatch(make_campaign(), warehouse, _ist(2, 11), adapter=later).outcomes == []
+    assert later.batches == []
+    [batch] = list_batches(make_campaign(), warehouse, "unconfirmed")
+    assert batch.outcome == "unknown" and "ReadTimeout" in (batch.detail or "")
+
+
+def test_an_unknown_outcome_is_sent_again_to_a_provider_that_deduplicates(
+    warehouse: Path
+) -> None:
+    lost = SubmitResult("unknown", status_code=502, accepted=0, error="HTTP 502")
+    run_dispatch(make_campaign(), warehouse, _ist(2, 10), adapter=FakeAdapter([lost],
+                                                                              deduplicates=True))
+    again = FakeAdapter(deduplicates=True)
+    run_dispatch(make_campaign(), warehouse, _ist(2, 11), adapter=again)
+    assert [b.idempotency_key for b in again.batches] == ["loans:c1:000001:0"]
 
 
 class CrashAfterSend(FakeAdapter):
@@ -125,14 +171,44 @@ class CrashAfterSend(FakeAdapter):
         raise KeyboardInterrupt
 
 
-def test_crash_between_send_and_mark_sends_no_duplicate(warehouse: Path) -> None:
+def test_crash_between_send_and_mark_leaves_the_batch_unconfirmed(warehouse: Path) -> None:
     campaign = make_campaign(batch_size=100)
     with pytest.raises(KeyboardInterrupt):
         run_dispatch(campaign, warehouse, _ist(2, 10), adapter=CrashAfterSend())
     rerun = FakeAdapter()
+    report = run_dispatch(campaign, warehouse, _ist(2, 10, 1), adapter=rerun)
+    assert rerun.batches == [] and report.count("unconfirmed") == 25  # not sent again
+    assert len(Outbox(warehouse, "loans").batches()) == 1
+
+
+def test_crash_between_send_and_mark_resends_the_same_key_where_it_is_deduplicated(
+    warehouse: Path
+) -> None:
+    campaign = make_campaign(batch_size=100)
+    with pytest.raises(KeyboardInterrupt):
+        run_dispatch(campaign, warehouse, _ist(2, 10), adapter=CrashAfterSend())
+    rerun = FakeAdapter(deduplicates=True)
     run_dispatch(campaign, warehouse, _ist(2, 10, 1), adapter=rerun)
     assert [b.idempotency_key for b in rerun.batches] == ["loans:c1:000001:0"]  # same key again
-    assert len(Outbox(warehouse, "loans").batches()) == 1
+
+
+@pytest.mark.parametrize(("resolution", "sent_again"), [("delivered", 0), ("resend", 25)])
+def test_an_operator_resolves_an_unconfirmed_batch(
+    warehouse: Path, resolution: str, sent_again: int
+) -> None:
+    campaign = make_campaign(batch_size=100)
+    lost = SubmitResult("unknown", status_code=None, accepted=0, error="connection dropped")
+    run_dispatch(campaign, warehouse, _ist(2, 10), adapter=FakeAdapter([lost]))
+    view = resolve_batch(campaign, warehouse, "loans:c1:000001:0", resolution)  # type: ignore[arg-type]
+    assert view.status == ("submitted" if resolution == "delivered" else "released")
+    assert view.resolved_by == "cli"
+    again = FakeAdapter()
+    run_dispatch(campaign, warehouse, _ist(2, 11), adapter=again)
+    assert len(again.sent_rows) == sent_again
+    if sent_again:
+        assert [b.idempotency_key for b in again.batches] == ["loans:c1:000002:0"]
+    with pytest.raises(ResolveError, match="not unconfirmed"):
+        resolve_batch(campaign, warehouse, "loans:c1:000001:0", "delivered")
 
 
 def test_paused_campaign_sends_nothing(warehouse: Path) -> None:

@@ -185,20 +185,15 @@ def _must_not_send(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("nothing may be sent")
 
 
-def test_cometchat_splits_batches_above_the_row_limit() -> None:
+def test_cometchat_refuses_a_batch_above_the_row_limit_before_any_request() -> None:
     adapter = CometChatAdapter(campaign_for("cometchat"), provider_of("cometchat"), CREDENTIALS)
     adapter.max_rows = 2
-    requests_ = adapter.build_requests(make_batch(make_recipients(5)))
 
     assert MAX_ROWS == 100_000
-    assert [len(csv_rows(form_of(r)["file"])) - 1 for r in requests_] == [2, 2, 1]
-    assert [r.headers["Idempotency-Key"] for r in requests_] == [
-        "loans:june:000001:0-part1of3",
-        "loans:june:000001:0-part2of3",
-        "loans:june:000001:0-part3of3",
-    ]
-    users = [row[0] for r in requests_ for row in csv_rows(form_of(r)["file"])[1:]]
-    assert users == [f"cust-{i}" for i in range(5)]
+    with pytest.raises(ProviderError, match="5 recipients, more than the 2 rows"):
+        adapter.build_requests(make_batch(make_recipients(5)))
+    [problem] = adapter.problems()  # batch_size 1000 > 2: found before anything is sent
+    assert problem.field == "batch_size"
 
 
 def test_cometchat_one_upload_at_exactly_the_limit() -> None:

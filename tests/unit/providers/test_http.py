@@ -1,4 +1,5 @@
-"""Bounded retries: what is retried, how long it waits, what fails at once, and no secrets."""
+"""What an answer means (accepted, not sent, unknown, rejected), what is retried and how long
+it waits, what is never sent twice, and no secrets in any text."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ class Waits(list[float]):
 POLICY = RetryPolicy(max_attempts=4, timeout_seconds=1, backoff_base=0.5, backoff_max=2)
 
 
-def run(session: ScriptedSession, waits: Waits, policy: RetryPolicy = POLICY) -> Any:
+def run(session: ScriptedSession, waits: Waits, policy: RetryPolicy = POLICY, *,
+        deduplicates: bool = False) -> Any:
     request = requests.Request(
         "POST",
         "https://p.example/upload",
@@ -84,6 +86,7 @@ def run(session: ScriptedSession, waits: Waits, policy: RetryPolicy = POLICY) ->
         policy=policy,
         secrets=[SECRET],
         source=SOURCE,
+        deduplicates=deduplicates,
         sleep=waits,
         rng=random.Random(1),
     )
@@ -115,10 +118,26 @@ def test_retry_after_is_capped() -> None:
     assert waits == [10.0]
 
 
-def test_500_then_success_retries_with_backoff() -> None:
-    session = ScriptedSession(response(500), response(503), response(200, {"id": "b1"}))
+def refused() -> requests.ConnectionError:
+    """What requests raises when nothing listens on the port: the connection never opened."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    opening = NewConnectionError(None, "Failed to establish a new connection: refused")
+    return requests.ConnectionError(MaxRetryError(None, "/upload", opening))  # type: ignore[arg-type]
+
+
+def test_a_5xx_is_an_unknown_outcome_and_not_sent_again() -> None:
+    session = ScriptedSession(response(500), response(200))
     waits = Waits()
     outcome = run(session, waits)
+    assert outcome.outcome == "unknown" and outcome.status_code == 500
+    assert outcome.attempts == 1 and len(session.sent) == 1 and waits == []
+
+
+def test_a_5xx_is_sent_again_to_a_provider_that_deduplicates() -> None:
+    session = ScriptedSession(response(500), response(503), response(200, {"id": "b1"}))
+    waits = Waits()
+    outcome = run(session, waits, deduplicates=True)
     assert outcome.ok and outcome.attempts == 3 and outcome.body == {"id": "b1"}
     assert 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0  # exponential, jittered
 
@@ -127,19 +146,29 @@ def test_500_then_success_retries_with_backoff() -> None:
     "error",
     [
         requests.ReadTimeout("slow"),
-        requests.ConnectionError("reset"),
+        requests.ConnectionError("Connection aborted: RemoteDisconnected"),
         requests.exceptions.ChunkedEncodingError("cut"),
     ],
     ids=["timeout", "dropped", "chunked"],
 )
-def test_transport_failures_are_retried(error: Exception) -> None:
+def test_a_failure_after_the_connection_opened_is_unknown(error: Exception) -> None:
+    session = ScriptedSession(failure(error), response(200))
+    outcome = run(session, Waits())
+    assert outcome.outcome == "unknown" and outcome.attempts == 1 and len(session.sent) == 1
+    retried = run(ScriptedSession(failure(error), response(200)), Waits(), deduplicates=True)
+    assert retried.ok and retried.attempts == 2
+
+
+@pytest.mark.parametrize("error", [refused(), requests.ConnectTimeout("no SYN-ACK")],
+                         ids=["refused", "connect timeout"])
+def test_a_connection_that_never_opened_is_not_sent_and_retried(error: Exception) -> None:
     session = ScriptedSession(failure(error), response(200))
     outcome = run(session, Waits())
     assert outcome.ok and outcome.attempts == 2
 
 
 def test_every_attempt_resends_the_whole_body_and_idempotency_key() -> None:
-    session = ScriptedSession(response(500), failure(requests.ConnectionError()), response(200))
+    session = ScriptedSession(response(429), failure(refused()), response(200))
     run(session, Waits())
     assert len(session.sent) == 3
     assert {p.headers["Idempotency-Key"] for p in session.sent} == {"k-1"}
@@ -151,13 +180,33 @@ def test_every_attempt_resends_the_whole_body_and_idempotency_key() -> None:
 
 
 def test_retries_are_bounded_and_backoff_capped() -> None:
-    session = ScriptedSession(*[response(502)] * 4)
+    session = ScriptedSession(*[response(429)] * 4)
     waits = Waits()
     outcome = run(session, waits)
-    assert not outcome.ok and outcome.retryable
+    assert outcome.outcome == "not_sent"
     assert outcome.attempts == 4 and len(session.sent) == 4
     assert len(waits) == 3 and all(w <= POLICY.backoff_max for w in waits)
+    assert outcome.error.startswith("gave up after 4 attempts; last: HTTP 429")
+
+
+def test_a_deduplicating_provider_keeps_an_unknown_outcome_after_the_last_attempt() -> None:
+    outcome = run(ScriptedSession(*[response(502)] * 4), Waits(), deduplicates=True)
+    assert outcome.outcome == "unknown" and outcome.attempts == 4
     assert outcome.error.startswith("gave up after 4 attempts; last: HTTP 502")
+
+
+@pytest.mark.parametrize("status", [408, 425])
+def test_statuses_meaning_not_processed_are_retried(status: int) -> None:
+    outcome = run(ScriptedSession(response(status), response(200)), Waits())
+    assert outcome.ok and outcome.attempts == 2
+
+
+def test_a_status_the_page_defines_as_not_processed_is_retried() -> None:
+    request = requests.Request("POST", "https://p.example/upload")
+    outcome = send(request, session=ScriptedSession(response(503), response(200)),
+                   policy=POLICY, secrets=[], source=SOURCE, not_processed={503},
+                   sleep=Waits(), rng=random.Random(1))
+    assert outcome.ok and outcome.attempts == 2
 
 
 def test_400_fails_at_once_with_the_provider_message() -> None:
@@ -165,7 +214,7 @@ def test_400_fails_at_once_with_the_provider_message() -> None:
     session = ScriptedSession(response(400, body))
     waits = Waits()
     outcome = run(session, waits)
-    assert not outcome.ok and not outcome.retryable
+    assert outcome.outcome == "rejected"
     assert outcome.status_code == 400 and outcome.attempts == 1 and waits == []
     assert outcome.error == "HTTP 400: ERR_BAD_REQUEST: Missing user_id column"
 
@@ -210,8 +259,58 @@ def test_adapter_submit_records_failure_without_secret() -> None:
 
 def test_adapter_submit_uses_attempts_and_timeout_from_provider_config() -> None:
     campaign = campaign_for("http_json", provider={"max_attempts": 2, "timeout_seconds": 0.5})
-    session = ScriptedSession(response(500), response(500))
+    session = ScriptedSession(response(429), response(429))
     adapter = adapter_for(campaign, Credentials(SECRET, source=SOURCE), session, sleep=Waits())
     result = adapter.submit(make_batch(make_recipients(1)))
-    assert not result.ok and result.retryable and result.attempts == 2
+    assert result.outcome == "not_sent" and result.attempts == 2
     assert adapter.policy.timeout_seconds == 0.5
+
+
+@pytest.mark.parametrize(("deduplicates", "sent"), [(False, 1), (True, 2)])
+def test_http_json_sends_an_unknown_outcome_again_only_when_configured_to(
+    deduplicates: bool, sent: int
+) -> None:
+    campaign = campaign_for("http_json", provider={"deduplicates": deduplicates})
+    session = ScriptedSession(failure(requests.ReadTimeout("slow")), response(200))
+    adapter = adapter_for(campaign, Credentials(SECRET, source=SOURCE), session, sleep=Waits())
+    adapter.submit(make_batch(make_recipients(1)))
+    assert len(session.sent) == sent
+
+
+@pytest.mark.parametrize("kind", ["sarvam", "cometchat", "messaging_csv", "nexus"])
+def test_no_documented_provider_is_taken_to_deduplicate(kind: str) -> None:
+    adapter = adapter_for(campaign_for(kind), Credentials(SECRET, "app", source=SOURCE))
+    assert adapter.deduplicates is False
+
+
+def test_a_real_refused_connection_is_not_sent_and_a_real_drop_is_unknown() -> None:
+    """Against real sockets: nothing listening (the request was never written) against a
+    server that reads the request and closes without answering (it may have acted on it)."""
+    import socket
+    import threading
+
+    from cohortflow.providers.http import transport_outcome
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there any more
+    with pytest.raises(requests.ConnectionError) as refused:
+        requests.post(f"http://127.0.0.1:{port}/upload", data=b"x", timeout=2)
+    assert transport_outcome(refused.value) == "not_sent"
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def read_then_close() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        connection.close()
+
+    threading.Thread(target=read_then_close, daemon=True).start()
+    with pytest.raises(requests.ConnectionError) as dropped:
+        requests.post(f"http://127.0.0.1:{server.getsockname()[1]}/upload", data=b"x",
+                      timeout=2)
+    server.close()
+    assert transport_outcome(dropped.value) == "unknown"

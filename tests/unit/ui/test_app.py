@@ -191,8 +191,8 @@ def test_campaigns_without_dispatch_tables_count_recipients_as_waiting(client, s
     valid = summaries["loans"].valid_records
 
     cells = _numbers(row)
-    # cohorts, recipients, sent, waiting, failed, cancelled
-    assert cells[:6] == [1, valid, 0, valid, 0, 0]
+    # cohorts, recipients, sent, unconfirmed, waiting, failed, cancelled
+    assert cells[:7] == [1, valid, 0, 0, valid, 0, 0]
     assert "active" in row
     assert "Nothing dispatched yet" in page
 
@@ -206,18 +206,19 @@ def test_campaign_counts_come_from_the_latest_delivery_attempt(client, warehouse
         first, second, third = (r[0] for r in rows[:3])
         conn.execute(
             "create table batches as select * from (values "
-            "('loans', $c, 1, 0, 'k1', 3, 'submitted'), ('loans', $c, 2, 1, 'k2', 1, 'pending'))"
+            "('loans', $c, 1, 0, 'k1', 3, 'submitted', null, now()),"
+            " ('loans', $c, 2, 1, 'k2', 1, 'pending', null, now()))"
             " t(campaign_id, cohort_id, batch_number, attempt, idempotency_key, recipients,"
-            " status)",
+            " status, error, created_at)",
             {"c": loans},
         )
         conn.execute(
             "create table deliveries as select * from (values "
-            "('loans', $c, $a, '+910000000001', 0, 'submitted', null::timestamptz),"
-            "('loans', $c, $b, '+910000000002', 0, 'failed', null::timestamptz),"
-            "('loans', $c, $d, '+910000000003', 0, 'failed', now()),"
-            "('loans', $c, $b, '+910000000002', 1, 'submitted', null::timestamptz))"
-            " t(campaign_id, cohort_id, row_number, phone_number, attempt, status,"
+            "('loans', $c, $a, '+910000000001', 1, 0, 'submitted', null::timestamptz),"
+            "('loans', $c, $b, '+910000000002', 1, 0, 'failed', null::timestamptz),"
+            "('loans', $c, $d, '+910000000003', 1, 0, 'failed', now()),"
+            "('loans', $c, $b, '+910000000002', 2, 1, 'submitted', null::timestamptz))"
+            " t(campaign_id, cohort_id, row_number, phone_number, batch_number, attempt, status,"
             " next_retry_at)",
             {"c": loans, "a": first, "b": second, "d": third},
         )
@@ -227,7 +228,7 @@ def test_campaign_counts_come_from_the_latest_delivery_attempt(client, warehouse
     valid = summaries["loans"].valid_records
 
     # 2 sent (row a, and row b on its retry), row d waits for a retry, the rest never sent.
-    assert _numbers(row)[:6] == [1, valid, 2, valid - 2, 0, 0]
+    assert _numbers(row)[:7] == [1, valid, 2, 0, valid - 2, 0, 0]
     assert "2 (1)" in row
     assert "Nothing dispatched yet" not in page
 
@@ -237,15 +238,43 @@ def test_failed_final_delivery_counts_as_failed(client, warehouse, summaries):
     with duckdb.connect(str(warehouse / "cohortflow.duckdb")) as conn:
         conn.execute(
             "create table deliveries as select campaign_id, cohort_id, row_number, phone_number,"
-            " 0 as attempt, 'failed' as status, null::timestamptz as next_retry_at"
-            " from recipients where cohort_id = $c",
+            " 1 as batch_number, 0 as attempt, 'failed' as status,"
+            " null::timestamptz as next_retry_at from recipients where cohort_id = $c",
             {"c": loans},
         )
 
     row = client.get("/").text.split('data-campaign="loans"', 1)[1].split("</tr>", 1)[0]
     valid = summaries["loans"].valid_records
 
-    assert _numbers(row)[:6] == [1, valid, 0, 0, valid, 0]
+    assert _numbers(row)[:7] == [1, valid, 0, 0, 0, valid, 0]
+
+
+def test_unconfirmed_batches_are_counted_and_listed_with_their_ids(client, warehouse,
+                                                                    summaries):
+    loans = summaries["loans"].cohort_id
+    with duckdb.connect(str(warehouse / "cohortflow.duckdb")) as conn:
+        conn.execute(
+            "create table batches as select 'loans' as campaign_id, $c as cohort_id,"
+            " 1 as batch_number, 0 as attempt, 'loans:' || $c || ':000001:0' as idempotency_key,"
+            " count(*) as recipients, 'unconfirmed' as status,"
+            " 'timed out (ReadTimeout)' as error, now() as created_at"
+            " from recipients where cohort_id = $c",
+            {"c": loans},
+        )
+        conn.execute(
+            "create table deliveries as select campaign_id, cohort_id, row_number, phone_number,"
+            " 1 as batch_number, 0 as attempt, 'unconfirmed' as status,"
+            " null::timestamptz as next_retry_at from recipients where cohort_id = $c",
+            {"c": loans},
+        )
+
+    page = client.get("/").text
+    row = page.split('data-campaign="loans"', 1)[1].split("</tr>", 1)[0]
+    valid = summaries["loans"].valid_records
+    assert _numbers(row)[:7] == [1, valid, 0, valid, 0, 0, 0]
+    listed = page.split('id="unconfirmed"', 1)[1].split("</table>", 1)[0]
+    assert f"loans:{loans}:000001:0" in listed and "ReadTimeout" in listed
+    assert "resolve_delivered" in page
 
 
 def test_no_catalog_yet_is_explained(tmp_path):
