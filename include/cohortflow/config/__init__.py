@@ -4,7 +4,7 @@ Every config file is validated here, once; errors name the file and the field.
 """
 
 from cohortflow.config.campaign import (
-    MAX_SCHEDULE_AHEAD,
+    PLAIN_PLACEHOLDER,
     WEEKDAYS,
     AllowedSchedule,
     CampaignConfig,
@@ -44,8 +44,8 @@ from cohortflow.config.providers import (
 __all__ = [
     "ALLOWED_OVERRIDES",
     "IDENTIFIER_HEADERS",
-    "MAX_SCHEDULE_AHEAD",
     "PHONE_HEADERS",
+    "PLAIN_PLACEHOLDER",
     "RESERVED_FIELDS",
     "WEEKDAYS",
     "AllowedSchedule",

@@ -22,7 +22,9 @@ from cohortflow.config.providers import ProviderConfig
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _-]{1,50}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-MAX_SCHEDULE_AHEAD = dt.timedelta(days=92)
+#: A messaging layout placeholder as the platform's page writes it: ``{{variable}}``.
+PLAIN_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
+_ANY_TEMPLATE_MARK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\}\}|\{%|%\}", re.S)
 
 CampaignStatus = Literal["scheduled", "active", "paused", "ended", "cancelled"]
 
@@ -266,6 +268,31 @@ class CampaignConfig(StrictModel):
             raise ValueError("give either 'schedule_at' or 'delay', not both")
         return self
 
+    @model_validator(mode="after")
+    def _messaging_layout(self) -> CampaignConfig:
+        """The messaging platform substitutes the layout itself: its two required contact
+        fields must be there, and every placeholder must be a plain ``{{variable}}``."""
+        if self.layout is None or self.provider is None or self.provider.kind != "messaging_csv":
+            return self
+        contact = self.layout["contact"]
+        for name in ("contactCode", "channelType"):
+            if not str(contact.get(name) or "").strip():
+                raise ValueError(f"layout.contact.{name}: is required by the messaging "
+                                 "platform; give a channel (e.g. cloud_api) or a {{placeholder}}"
+                                 if name == "channelType" else
+                                 f"layout.contact.{name}: is required by the messaging platform")
+        if not PLAIN_PLACEHOLDER.fullmatch(str(contact["contactCode"]).strip()):
+            raise ValueError("layout.contact.contactCode: must be a {{placeholder}} for the "
+                             f"phone column, got {contact['contactCode']!r}")
+        for where, text in _string_leaves(self.layout, "layout"):
+            for mark in _ANY_TEMPLATE_MARK.finditer(text):
+                if not PLAIN_PLACEHOLDER.fullmatch(mark.group()):
+                    raise ValueError(
+                        f"{where}: placeholder {mark.group()!r} is not a plain variable name; "
+                        "the messaging platform substitutes only {{variable}} (letters, "
+                        "digits, '_', '-'); format the column in the mapping instead")
+        return self
+
     def delay_duration(self) -> dt.timedelta | None:
         """``delay`` as a timedelta (months and years counted from now)."""
         if self.delay is None:
@@ -280,6 +307,17 @@ class CampaignConfig(StrictModel):
         """A stable hash of every setting except ``status``; used to refuse live edits."""
         data = self.model_dump(mode="json", exclude={"status"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _string_leaves(node: Any, where: str) -> list[tuple[str, str]]:
+    """Every string inside a JSON value, with its dotted location."""
+    if isinstance(node, str):
+        return [(where, node)]
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _string_leaves(v, f"{where}.{k}")]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _string_leaves(v, f"{where}[{i}]")]
+    return []
 
 
 def default_campaign(campaign_id: str) -> CampaignConfig:

@@ -6,7 +6,6 @@ The rest of the code receives models, never dicts. Errors name the file and the 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -16,7 +15,6 @@ import yaml
 from pydantic import ValidationError
 
 from cohortflow.config.campaign import (
-    MAX_SCHEDULE_AHEAD,
     CampaignConfig,
     default_campaign,
     safe_name,
@@ -31,9 +29,10 @@ def format_validation_error(source: str, error: ValidationError) -> str:
     """One line per problem: ``<file>: <field.path>: <message>``."""
     lines = []
     for item in error.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        path = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {path}: {message}")
+        # A check across fields names its field at the start of its message.
+        lines.append(f"{source}: {path}: {message}" if path else f"{source}: {message}")
     return "\n".join(lines)
 
 
@@ -86,10 +85,6 @@ def load_campaign(path: Path) -> CampaignConfig:
         raise ConfigError(format_validation_error(str(path), exc)) from None
     if campaign.dnc is not None and not campaign.dnc.is_absolute():
         campaign = campaign.model_copy(update={"dnc": (path.parent / campaign.dnc).resolve()})
-    if campaign.schedule_at is not None:
-        ahead = campaign.schedule_at - dt.datetime.now(dt.UTC)
-        if ahead > MAX_SCHEDULE_AHEAD:
-            raise ConfigError(f"{path}: schedule_at: at most 3 months ahead of now")
     campaign._source = str(path)
     return campaign
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cohortflow.config.base import StrictModel
 
@@ -39,10 +39,42 @@ class SarvamProvider(ProviderSettings):
 
 
 class CometChatProvider(ProviderSettings):
-    """CometChat campaigns: CSV upload of user ids and template variables."""
+    """CometChat campaigns: create (unless ``campaign_id`` names one), upload, send.
+
+    The page gives only the upload's path; the create and send paths are settings
+    (``{campaign_id}`` is replaced by the campaign's id).
+    """
 
     kind: Literal["cometchat"]
-    campaign_id: str
+    campaign_id: str | None = Field(
+        default=None, description="An existing CometChat campaign; without one, cohortflow "
+        "creates a campaign from template_id on the first dispatch and keeps its id.")
+    template_id: str | None = Field(
+        default=None, description="The approved template a created campaign is linked to.")
+    create_path: str = "/api/campaigns"
+    upload_path: str = "/api/campaigns/upload"
+    send_path: str = "/api/campaigns/{campaign_id}/send"
+
+    @field_validator("create_path", "upload_path", "send_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"a path starts with '/', got {value!r}")
+        return value
+
+    @field_validator("send_path")
+    @classmethod
+    def _send_names_campaign(cls, value: str) -> str:
+        if "{campaign_id}" not in value:
+            raise ValueError("the send path must hold {campaign_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _campaign_or_template(self) -> CometChatProvider:
+        if not self.campaign_id and not self.template_id:
+            raise ValueError("give campaign_id (an existing CometChat campaign) or template_id "
+                             "(cohortflow creates the campaign)")
+        return self
 
 
 class MessagingCsvProvider(ProviderSettings):

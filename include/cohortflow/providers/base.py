@@ -65,8 +65,22 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class RowRejection:
+    """A recipient the provider named as refused, and its reason as the provider gave it."""
+
+    row_number: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SubmitResult:
-    """What the provider answered for a batch (after the retries that were safe to make)."""
+    """What the provider answered for a batch (after the retries that were safe to make).
+
+    ``accepted`` counts the recipients the provider took in (uploaded). What it later reports
+    about them, where its page documents a way, is ``confirmed`` (valid or imported) and
+    ``provider_rejected``; ``None`` means not reported (yet), e.g. a Sarvam cohort still
+    ``processing``. ``rejected_rows`` are recipients it refused by name (not in ``accepted``).
+    """
 
     outcome: Outcome
     status_code: int | None
@@ -75,6 +89,10 @@ class SubmitResult:
     response: dict[str, Any] = field(default_factory=dict)  # body, secrets removed
     error: str | None = None  # provider message or transport failure when not accepted
     attempts: int = 1  # HTTP attempts made
+    confirmed: int | None = None
+    provider_rejected: int | None = None
+    provider_status: str | None = None  # the provider's own word, e.g. "processing"
+    rejected_rows: tuple[RowRejection, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -205,6 +205,7 @@ def send(
             response = session.send(
                 session.prepare_request(request), timeout=policy.timeout_seconds
             )
+            response.content  # noqa: B018 - read the whole answer before the connection goes
         except requests.RequestException as exc:
             kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
             last = HttpOutcome(transport_outcome(exc), None,
@@ -229,6 +230,8 @@ def send(
                 after = parse_retry_after(response.headers.get("Retry-After"))
                 if after is not None:
                     wait = min(after, policy.retry_after_max)
+        finally:
+            _fresh_connections(session)
         if last.outcome == "rejected" or (last.outcome == "unknown" and not deduplicates):
             return last
         if attempt == policy.max_attempts:
@@ -253,6 +256,15 @@ def send(
         f"gave up after {policy.max_attempts} attempts; last: {last.error}",
         policy.max_attempts,
     )
+
+
+def _fresh_connections(session: requests.Session) -> None:
+    """Drop pooled connections, so the next request opens a new one: a pooled connection the
+    server is closing would make a request that never reached it look like one whose outcome
+    is unknown (and such a batch is never sent again)."""
+    close = getattr(session, "close", None)
+    if callable(close):
+        close()
 
 
 def _clean(message: str, secrets: Iterable[str]) -> str:

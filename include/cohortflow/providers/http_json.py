@@ -9,8 +9,8 @@
 Auth: header ``auth_header`` (default ``Authorization``) with value ``"<auth_scheme> <key>"``
 (default scheme ``Bearer``), or the bare key when ``auth_scheme`` is empty.
 ``payload`` is the recipient's rendered layout, sent as the JSON string it is.
-Accepted count: the response's ``accepted`` when it is an integer, else every recipient sent;
-reference: ``batch_id`` or ``id``.
+Results: the response's ``accepted``, when it is an integer, is the count the provider
+confirms (the rest reported as refused); reference: ``batch_id`` or ``id``.
 
 Delivery outcomes: whether the provider de-duplicates by ``Idempotency-Key`` is the campaign's
 ``provider.deduplicates`` (default false): only then is a batch whose outcome is unknown sent
@@ -79,8 +79,9 @@ class HttpJsonAdapter(ProviderAdapter[HttpJsonProvider]):
     def read_answer(self, body: dict[str, Any], planned: PlannedRequest) -> Answer:
         """``accepted`` and ``batch_id``/``id`` from the response when given."""
         accepted = body.get("accepted")
-        reference = body.get("batch_id") or body.get("id")
-        return Answer(
-            accepted if isinstance(accepted, int) else planned.recipients,
-            str(reference) if reference else None,
-        )
+        found = body.get("batch_id") or body.get("id")
+        reference = str(found) if found else None
+        if not isinstance(accepted, int):
+            return Answer(planned.recipients, reference)
+        return Answer(planned.recipients, reference, confirmed=accepted,
+                      rejected=max(planned.recipients - accepted, 0))

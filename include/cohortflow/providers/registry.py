@@ -61,6 +61,25 @@ def adapter_for(
     )
 
 
+def schedules_delivery(campaign: CampaignConfig) -> bool:
+    """Whether the campaign's provider delivers only at a later send step that carries the
+    schedule (its uploads need not wait for ``schedule_at``)."""
+    provider = campaign.provider
+    return provider is not None and ADAPTERS[provider.kind].schedules_delivery
+
+
+def provider_retries(campaign: CampaignConfig) -> bool:
+    """Whether the campaign's provider retries calls per ``retry_config`` itself (Sarvam)."""
+    provider = campaign.provider
+    return provider is not None and ADAPTERS[provider.kind].retries_calls
+
+
+def campaign_recipient_limit(campaign: CampaignConfig) -> int | None:
+    """The most recipients one campaign of the provider takes, when its page sets a limit."""
+    provider = campaign.provider
+    return None if provider is None else ADAPTERS[provider.kind].max_campaign_recipients
+
+
 def campaign_problems(
     campaign: CampaignConfig,
     variables: Sequence[str] = (),

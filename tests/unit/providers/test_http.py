@@ -18,7 +18,7 @@ from cohortflow.providers import adapter_for
 from cohortflow.providers.base import Credentials
 from cohortflow.providers.http import RetryPolicy, parse_retry_after, scrub, send
 from cohortflow.sandbox.forms import parse_multipart
-from tests.unit.providers.test_adapters import campaign_for, make_batch, make_recipients
+from tests.support.providers import campaign_for, make_batch, make_recipients
 
 SECRET = "tok-SECRET-9911"
 SOURCE = "connection 'sarvam_default'"
