@@ -13,13 +13,14 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
 from cohortflow.sandbox.options import SandboxKeys
+from cohortflow.sandbox.world import ProviderWorld
 
 _PHONE = re.compile(r"^\+?[1-9]\d{6,14}$")
 
@@ -31,30 +32,12 @@ class ProviderRequest:
     headers: Message
     body: bytes
     keys: SandboxKeys
+    world: ProviderWorld  # what the sandbox's provider accounts hold (campaigns, batches)
 
     @property
     def idempotency_key(self) -> str | None:
         """The request's ``Idempotency-Key`` header, if any."""
         return self.headers.get("Idempotency-Key") or None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """One recipient a provider endpoint accepted."""
-
-    phone_number: str | None
-    user_identifier: str | None = None
-    caller_id: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Reply:
-    """An endpoint's answer and the recipients it accepted."""
-
-    status: int
-    body: dict[str, Any]
-    recipients: list[Accepted] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -133,10 +116,9 @@ def normalise_phone(value: str) -> str | None:
 
 
 
-def reference_for(provider: str, key: str | None, length: int = 24) -> str:
-    """A provider reference (batch id, cohort id): stable per idempotency key, else random."""
-    seed = f"{provider}|{key}" if key else uuid.uuid4().hex
-    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+def reference_for(provider: str, length: int = 24) -> str:
+    """A new provider reference (batch id, cohort id): hexadecimal, ``length`` characters."""
+    return hashlib.sha256(f"{provider}|{uuid.uuid4().hex}".encode()).hexdigest()[:length]
 
 
 def read_form(

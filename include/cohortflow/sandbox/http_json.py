@@ -6,13 +6,12 @@ import json
 import re
 
 from cohortflow.sandbox.forms import (
-    Accepted,
     BadRequestError,
     ProviderRequest,
-    Reply,
     normalise_phone,
     reference_for,
 )
+from cohortflow.sandbox.recorder import Accepted, Reply
 
 
 def http_json(request: ProviderRequest, match: re.Match[str]) -> Reply:
@@ -38,7 +37,7 @@ def http_json(request: ProviderRequest, match: re.Match[str]) -> Reply:
         ) from None
     if any(a.phone_number is None for a in accepted):
         raise BadRequestError(400, {"error": "a recipient has an invalid phone_number"})
-    reference = reference_for("http_json", request.idempotency_key)
+    reference = reference_for("http_json")
     return Reply(
         200, {"batch_id": reference, "accepted": len(accepted), "_reference": reference}, accepted
     )

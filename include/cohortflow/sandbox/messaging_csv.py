@@ -6,21 +6,21 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 import isodate
 
 from cohortflow.sandbox.forms import (
-    Accepted,
     BadRequestError,
     FormPart,
     ProviderRequest,
-    Reply,
     normalise_phone,
     read_csv,
     read_form,
     reference_for,
     require_fields,
 )
+from cohortflow.sandbox.recorder import Accepted, Reply
 
 
 def messaging_csv(request: ProviderRequest, match: re.Match[str]) -> Reply:
@@ -42,6 +42,10 @@ def messaging_csv(request: ProviderRequest, match: re.Match[str]) -> Reply:
         raise error(
             "layout must be JSON with contact.contactCode and contact.channelType"
         ) from None
+    odd = [mark for text in _strings(layout) for mark in TEMPLATE_MARK.findall(text)
+           if not PLACEHOLDER.fullmatch(mark)]
+    if odd:
+        raise error(f"layout: {odd[0]!r} is not a {{{{variable}}}} placeholder")
     check_schedule(form, error)
     header, rows = read_csv(form["file"], error=error)
     missing = [
@@ -59,7 +63,7 @@ def messaging_csv(request: ProviderRequest, match: re.Match[str]) -> Reply:
         fields = {k: fill(v) for k, v in (layout.get("customFields") or {}).items()}
         fields["channelType"] = fill(channel_template)
         accepted.append(Accepted(normalise_phone(fill(code_template)), variables=fields))
-    reference = reference_for("messaging_csv", request.idempotency_key)
+    reference = reference_for("messaging_csv")
     status = "scheduled" if "scheduleAt" in form or "delay" in form else "queued"
     return Reply(
         201,
@@ -67,10 +71,23 @@ def messaging_csv(request: ProviderRequest, match: re.Match[str]) -> Reply:
         accepted,
     )
 
-MAX_SCHEDULE_AHEAD = dt.timedelta(days=92)
+#: "a maximum of 3 months into the future": calendar months.
+MAX_SCHEDULE_AHEAD = isodate.Duration(months=3)
 SCHEDULE_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{([A-Za-z0-9_-]+)\}\}")
+TEMPLATE_MARK = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{\{|\}\}")
 SLICING_CONDITIONS = ("fragmentedSlots", "immediateConsecutiveSlots", "deferredConsecutiveSlots")
+
+
+def _strings(node: Any) -> list[str]:
+    """Every string inside a parsed JSON value."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _strings(value)]
+    return []
 
 
 def check_schedule(form: dict[str, FormPart], error: Callable[[str], BadRequestError]) -> None:

@@ -1,4 +1,5 @@
-"""Nexus call upload (``nexus-call-upload.txt``)."""
+"""Nexus (``nexus-call-upload.txt``): call uploads (422 with the invalid rows when ``type`` is
+``"false"``, phone numbers de-duplicated keeping the first) and ``batch-details``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cohortflow.sandbox.forms import (
-    Accepted,
     BadRequestError,
     FormPart,
     ProviderRequest,
-    Reply,
     json_field,
     normalise_phone,
     read_csv,
@@ -19,6 +18,7 @@ from cohortflow.sandbox.forms import (
     reference_for,
     require_fields,
 )
+from cohortflow.sandbox.recorder import Accepted, Reply
 
 
 def nexus(request: ProviderRequest, match: re.Match[str]) -> Reply:
@@ -52,10 +52,11 @@ def nexus(request: ProviderRequest, match: re.Match[str]) -> Reply:
     if not rows:
         raise error("Empty CSV: no valid rows")
     position = header.index("phoneNumber")
+    refused = request.keys.nexus_invalid_numbers
     invalid = [
         {"row": number, "phoneNumber": row[position], "error": "invalid phone number"}
         for number, row in enumerate(rows, start=2)
-        if normalise_phone(row[position]) is None
+        if normalise_phone(row[position]) is None or row[position] in refused
     ]
     if invalid and form.get("type", FormPart(b"false")).text != "true":
         raise BadRequestError(
@@ -69,16 +70,31 @@ def nexus(request: ProviderRequest, match: re.Match[str]) -> Reply:
             seen[phone] = Accepted(
                 phone, caller_id=calling[len(seen) % len(calling)], variables=variables
             )
-    reference = reference_for("nexus", request.idempotency_key)
+    reference = reference_for("nexus")
     batch = {
         "_id": reference,
         "batchName": form["batchName"].text,
         "callingNumbers": calling,
         "totalCalls": len(seen),
     }
+    request.world.add_nexus_batch(batch)
     return Reply(
         200, {"success": True, "batch": batch, "_reference": reference}, list(seen.values())
     )
+
+
+def nexus_batch_details(request: ProviderRequest, match: re.Match[str]) -> Reply:
+    """``GET /api/call/batch-details/{batchId}``: the batch as created, with its total calls.
+    The page names the endpoint but not its answer; the sandbox answers as the upload does."""
+    presented = request.headers.get("Authorization", "")
+    if presented != f"Bearer {request.keys.key}":
+        raise BadRequestError(
+            401, {"success": False, "message": f"Unauthorized: token '{presented}'"}
+        )
+    batch = request.world.nexus_batch(match.group("batch"))
+    if batch is None:
+        raise BadRequestError(404, {"success": False, "message": "Batch not found"})
+    return Reply(200, {"success": True, "batch": batch})
 
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")

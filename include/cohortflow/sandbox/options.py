@@ -11,11 +11,15 @@ DEFAULT_APP_ID = "sandbox-app"
 @dataclass(frozen=True)
 class SandboxKeys:
     """The account the sandbox plays: the secrets it expects (one key for every provider, and
-    CometChat's app id) and the CometChat campaigns that exist (None: any id does)."""
+    CometChat's app id), the CometChat campaigns that exist (None: any id does), and what
+    Nexus refuses."""
 
     key: str = DEFAULT_KEY
     app_id: str = DEFAULT_APP_ID
     cometchat_campaigns: frozenset[str] | None = None
+    #: Numbers Nexus's own validation refuses (answered 422 with those rows when ``type`` is
+    #: ``"false"``), besides numbers that are not numbers at all.
+    nexus_invalid_numbers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

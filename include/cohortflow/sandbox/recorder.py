@@ -5,18 +5,39 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from cohortflow.sandbox.forms import Reply
+
+@dataclass(frozen=True)
+class Accepted:
+    """One recipient a provider endpoint accepted."""
+
+    phone_number: str | None
+    user_identifier: str | None = None
+    caller_id: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    """An endpoint's answer and the recipients it accepted."""
+
+    status: int
+    body: dict[str, Any]
+    recipients: list[Accepted] = field(default_factory=list)
+    held: bool = False  # recorded, but not sent until a later request says so (CometChat)
+
 
 _SCHEMA = (
     """create table if not exists sandbox_recipients (
         id bigint, provider varchar, idempotency_key varchar, reference varchar,
         phone_number varchar, user_identifier varchar, caller_id varchar, variables varchar,
-        received_at timestamp)""",
+        received_at timestamp, sent_at timestamp)""",
+    "alter table sandbox_recipients add column if not exists sent_at timestamp",
     """create table if not exists sandbox_requests (
         provider varchar, idempotency_key varchar, status_code integer, response varchar,
         recipients integer, received_at timestamp)""",
@@ -64,7 +85,7 @@ class Recorder:
             if reply.recipients:
                 self._db.execute(
                     "insert into sandbox_recipients select unnest(?), ?, ?, ?, unnest(?),"
-                    " unnest(?), unnest(?), unnest(?), ?",
+                    " unnest(?), unnest(?), unnest(?), ?, ?",
                     [
                         list(range(first, first + len(reply.recipients))),
                         provider,
@@ -75,6 +96,7 @@ class Recorder:
                         [r.caller_id for r in reply.recipients],
                         [json.dumps(r.variables) for r in reply.recipients],
                         now,
+                        None if reply.held else now,
                     ],
                 ).fetchall()
             if key is not None:
@@ -84,6 +106,18 @@ class Recorder:
                 ).fetchall()
                 self._replies[(provider, key)] = (reply.status, body)
             return reply.status, body, False
+
+    def mark_sent(self, provider: str, reference: str) -> int:
+        """Send the held recipients of ``provider`` recorded under ``reference``; how many."""
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with self._lock:
+            held = self._db.execute(
+                "select count(*) from sandbox_recipients where provider = ? and reference = ?"
+                " and sent_at is null", [provider, reference]).fetchall()[0][0]
+            self._db.execute(
+                "update sandbox_recipients set sent_at = ? where provider = ? and reference = ?"
+                " and sent_at is null", [now, provider, reference]).fetchall()
+            return int(held)
 
     def query(self, sql: str, parameters: list[Any] | None = None) -> list[dict[str, Any]]:
         """Rows of a read-only query as dicts."""

@@ -4,10 +4,12 @@ It serves the five provider endpoints as their pages describe (paths are matched
 documented suffix, so a ``base_url`` may carry a prefix such as ``/api/scheduling``):
 
 ==================  ============================================================================
-sarvam              ``POST .../v1/orgs/{org}/workspaces/{ws}/campaigns/{c}/cohorts/upload``
-cometchat           ``POST .../api/campaigns/upload``
+sarvam              ``POST .../v1/orgs/{org}/workspaces/{ws}/campaigns/{c}/cohorts/upload``,
+                    ``PATCH .../v1/orgs/{org}/workspaces/{ws}/campaigns/{c}``
+cometchat           ``POST .../api/campaigns``, ``POST .../api/campaigns/upload``,
+                    ``POST .../api/campaigns/{c}/send``
 messaging_csv       ``POST .../applications/{app}/campaigns/{c}/send-from-csv``
-nexus               ``POST .../api/call/upload``
+nexus               ``POST .../api/call/upload``, ``GET .../api/call/batch-details/{id}``
 http_json           ``POST .../batches``
 ==================  ============================================================================
 
@@ -19,8 +21,11 @@ key, it ignores ``Idempotency-Key``: a request sent twice is processed twice. St
 ``deduplicate=True`` (``cohortflow sandbox --deduplicate``) it plays a provider that honours
 the key: the same key gets the stored answer again and its recipients are not recorded twice.
 
-Test endpoints: ``GET /_sandbox/outcomes?since=<id>`` (deterministic call outcomes per
-recipient, seeded by phone and key), ``GET /_sandbox/recipients`` and ``GET /_sandbox/stats``.
+Test endpoints (sandbox/views.py): ``GET /_sandbox/outcomes?since=<id>`` (deterministic
+call outcomes per recipient sent, seeded by phone and key), ``GET /_sandbox/recipients``,
+``GET /_sandbox/stats``, ``GET /_sandbox/cometchat/sends``, ``GET /_sandbox/sarvam/campaigns/{c}``,
+``POST /_sandbox/sarvam/campaigns/{c}/status`` (as Sarvam's console would) and
+``GET /_sandbox/sarvam/cohorts/{id}`` (a cohort completes a moment after its upload).
 
 Faults (fractions of provider requests, seeded): ``fail_429`` (with ``Retry-After``),
 ``fail_500`` and ``drop`` (the connection closed unanswered), all before doing the work;
@@ -34,10 +39,8 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,69 +48,49 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cohortflow.sandbox.cometchat import cometchat
-from cohortflow.sandbox.forms import BadRequestError, ProviderRequest, Reply
+from cohortflow.sandbox import views
+from cohortflow.sandbox.cometchat import cometchat, cometchat_create, cometchat_send
+from cohortflow.sandbox.forms import BadRequestError, ProviderRequest
 from cohortflow.sandbox.http_json import http_json
 from cohortflow.sandbox.messaging_csv import messaging_csv
-from cohortflow.sandbox.nexus import nexus
+from cohortflow.sandbox.nexus import nexus, nexus_batch_details
 from cohortflow.sandbox.options import Faults, SandboxKeys
-from cohortflow.sandbox.outcomes import outcome_for
-from cohortflow.sandbox.recorder import Recorder
-from cohortflow.sandbox.sarvam import sarvam
+from cohortflow.sandbox.recorder import Recorder, Reply
+from cohortflow.sandbox.sarvam import sarvam, sarvam_update
+from cohortflow.sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
 
+#: The test endpoints under /_sandbox/ (sandbox/views.py).
+VIEWS = {
+    "/_sandbox/outcomes": views.outcomes,
+    "/_sandbox/recipients": views.recipients,
+    "/_sandbox/stats": views.stats,
+    "/_sandbox/cometchat/sends": views.cometchat_sends,
+}
+SARVAM_CAMPAIGN = re.compile(r"^/_sandbox/sarvam/campaigns/([^/]+)$")
+SARVAM_STATUS = re.compile(r"^/_sandbox/sarvam/campaigns/([^/]+)/status$")
+SARVAM_COHORT = re.compile(r"^/_sandbox/sarvam/cohorts/([^/]+)$")
+
 Endpoint = Callable[[ProviderRequest, "re.Match[str]"], Reply]
-ROUTES: tuple[tuple[str, re.Pattern[str], Endpoint], ...] = (
-    (
-        "sarvam",
-        re.compile(r"/v1/orgs/[^/]+/workspaces/[^/]+/campaigns/[^/]+/cohorts/upload$"),
-        sarvam,
-    ),
-    ("cometchat", re.compile(r"/api/campaigns/upload$"), cometchat),
-    ("messaging_csv", re.compile(r"/applications/\d+/campaigns/\d+/send-from-csv$"), messaging_csv),
-    ("nexus", re.compile(r"/api/call/upload$"), nexus),
-    ("http_json", re.compile(r"/batches$"), http_json),
+#: (method, provider, path pattern, endpoint): matched by the documented path's suffix.
+ROUTES: tuple[tuple[str, str, re.Pattern[str], Endpoint], ...] = (
+    ("POST", "sarvam",
+     re.compile(r"/v1/orgs/[^/]+/workspaces/[^/]+/campaigns/[^/]+/cohorts/upload$"), sarvam),
+    ("PATCH", "sarvam",
+     re.compile(r"/v1/orgs/[^/]+/workspaces/[^/]+/campaigns/(?P<campaign>[^/]+)$"),
+     sarvam_update),
+    ("POST", "cometchat", re.compile(r"/api/campaigns/upload$"), cometchat),
+    ("POST", "cometchat", re.compile(r"/api/campaigns$"), cometchat_create),
+    ("POST", "cometchat", re.compile(r"/api/campaigns/(?P<campaign>[^/]+)/send$"),
+     cometchat_send),
+    ("POST", "messaging_csv", re.compile(r"/applications/\d+/campaigns/\d+/send-from-csv$"),
+     messaging_csv),
+    ("POST", "nexus", re.compile(r"/api/call/upload$"), nexus),
+    ("GET", "nexus", re.compile(r"/api/call/batch-details/(?P<batch>[^/]+)$"),
+     nexus_batch_details),
+    ("POST", "http_json", re.compile(r"/batches$"), http_json),
 )
-
-
-class SandboxState:
-    """What the server threads share: keys, faults, the recorder and counters."""
-
-    def __init__(
-        self, recorder: Recorder, keys: SandboxKeys, faults: Faults, *, deduplicate: bool = False
-    ) -> None:
-        """Hold the shared parts; faults are drawn from a generator seeded by ``faults.seed``.
-        ``deduplicate``: honour ``Idempotency-Key`` (no documented provider does)."""
-        self.recorder, self.keys, self.faults = recorder, keys, faults
-        self.deduplicate = deduplicate
-        self.stopping = threading.Event()
-        self._rng = random.Random(faults.seed)
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-
-    def draw_fault(self) -> str | None:
-        """The fault for the next provider request (a :class:`Faults` name), or ``None``."""
-        f = self.faults
-        with self._lock:
-            r = self._rng.random()
-        for name, fraction in (
-            ("drop", f.drop),
-            ("429", f.fail_429),
-            ("500", f.fail_500),
-            ("slow", f.slow),
-            ("drop_after_accept", f.drop_after_accept),
-            ("timeout_after_accept", f.timeout_after_accept),
-        ):
-            if r < fraction:
-                return name
-            r -= fraction
-        return None
-
-    def count(self, name: str) -> None:
-        """Add one to a counter shown by ``/_sandbox/stats``."""
-        with self._lock:
-            self.counts[name] += 1
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -139,32 +122,63 @@ class SandboxHandler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
-        """Test endpoints: outcomes, recipients, stats."""
+        """Test endpoints (outcomes, recipients, stats, provider state) and provider reads."""
         url = urlsplit(self.path)
+        if not url.path.startswith("/_sandbox/"):
+            self._provider("GET")
+            return
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        views = {
-            "/_sandbox/outcomes": self._outcomes,
-            "/_sandbox/recipients": self._recipients,
-            "/_sandbox/stats": self._stats,
-        }
-        view = views.get(url.path)
+        view = VIEWS.get(url.path)
+        campaign = SARVAM_CAMPAIGN.match(url.path)
+        if campaign is not None:
+            found = self.server.sandbox.world.sarvam_campaign(campaign.group(1))
+            self._send(200, {"campaign_id": found.campaign_id, "status": found.status,
+                             "settings": found.settings, "updates": found.updates})
+            return
+        cohort = SARVAM_COHORT.match(url.path)
+        if cohort is not None:
+            found_cohort = self.server.sandbox.world.sarvam_cohort(cohort.group(1))
+            self._send(200 if found_cohort else 404, found_cohort or {"error": "no such cohort"})
+            return
         if view is None:
             self._send(404, {"error": "not found"})
             return
         try:
-            self._send(200, view(query))
+            self._send(200, view(self.server.sandbox, query))
         except ValueError as exc:
             self._send(400, {"error": str(exc)})
 
     def do_POST(self) -> None:
-        """Provider endpoints, with faults, idempotency and recording."""
+        """Provider endpoints; and ``/_sandbox/sarvam/campaigns/{id}/status`` to change a
+        Sarvam campaign's status as its console would (``{"status": "active"}``)."""
+        path = urlsplit(self.path).path
+        status = SARVAM_STATUS.match(path)
+        if status is None:
+            self._provider("POST")
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            wanted = json.loads(body)["status"]
+            found = self.server.sandbox.world.set_sarvam_status(status.group(1), wanted)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, {"error": str(exc)})
+            return
+        self._send(200, {"campaign_id": found.campaign_id, "status": found.status})
+
+    def do_PATCH(self) -> None:
+        """Provider endpoints (Sarvam's campaign update)."""
+        self._provider("PATCH")
+
+    def _provider(self, method: str) -> None:
+        """A provider endpoint, with faults, idempotency (when asked for) and recording."""
         sandbox = self.server.sandbox
         self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urlsplit(self.path).path
-        found = ((name, pattern.search(path), endpoint) for name, pattern, endpoint in ROUTES)
+        found = ((name, pattern.search(path), endpoint)
+                 for verb, name, pattern, endpoint in ROUTES if verb == method)
         route = next(((n, m, e) for n, m, e in found if m is not None), None)
         if route is None:
-            self._send(404, {"error": f"no sandbox endpoint at {path}"})
+            self._send(404, {"error": f"no sandbox endpoint for {method} {path}"})
             return
         provider, match, endpoint = route
         sandbox.count("requests")
@@ -204,7 +218,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._send(*stored, {"Idempotent-Replayed": "true"})
             return
         try:
-            request = ProviderRequest(self.headers, self.body, sandbox.keys)
+            request = ProviderRequest(self.headers, self.body, sandbox.keys, sandbox.world)
             reply = endpoint(request, match)
         except BadRequestError as exc:
             sandbox.count(f"status_{exc.status}")
@@ -233,70 +247,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            if self.close_connection:  # the client asked for it: say so, as servers do
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. timed out)
-
-    def _outcomes(self, query: dict[str, str]) -> dict[str, Any]:
-        since, limit = int(query.get("since", 0)), min(int(query.get("limit", 1000)), 10_000)
-        rows = self.server.sandbox.recorder.query(
-            "select id, provider, idempotency_key, reference, phone_number, user_identifier,"
-            " caller_id, received_at from sandbox_recipients where id > ? order by id limit ?",
-            [since, limit],
-        )
-        outcomes = [
-            row
-            | outcome_for(
-                row["phone_number"] or row["user_identifier"],
-                row["idempotency_key"],
-                row["received_at"],
-            )
-            | {"received_at": row["received_at"].isoformat() + "Z"}
-            for row in rows
-        ]
-        return {"outcomes": outcomes, "next_since": rows[-1]["id"] if rows else since}
-
-    def _recipients(self, query: dict[str, str]) -> dict[str, Any]:
-        where, parameters = [], []
-        for name in ("provider", "idempotency_key", "phone_number"):
-            if name in query:
-                where.append(f"{name} = ?")
-                parameters.append(query[name])
-        clause = f"where {' and '.join(where)}" if where else ""
-        recorder = self.server.sandbox.recorder
-        summary = recorder.query(
-            "select count(*) as count, count(distinct coalesce(phone_number, user_identifier))"
-            f" as distinct_recipients from sandbox_recipients {clause}",
-            parameters,
-        )[0]
-        rows = recorder.query(
-            "select id, provider, idempotency_key, phone_number, user_identifier, caller_id"
-            f" from sandbox_recipients {clause} order by id limit ?",
-            [*parameters, min(int(query.get("limit", 1000)), 100_000)],
-        )
-        return summary | {"recipients": rows}
-
-    def _stats(self, query: dict[str, str]) -> dict[str, Any]:
-        sandbox = self.server.sandbox
-        # duplicates: a recipient recorded twice under one key (a request processed twice);
-        # repeats: a recipient recorded more than once under any keys (contacted again).
-        by_provider = sandbox.recorder.query(
-            "select provider, count(*) as recipients, count(distinct idempotency_key) as batches,"
-            " count(*) - count(distinct (idempotency_key, coalesce(phone_number,"
-            " user_identifier))) as duplicates,"
-            " count(*) - count(distinct coalesce(phone_number, user_identifier)) as repeats"
-            " from sandbox_recipients group by provider order by provider"
-        )
-        with sandbox._lock:
-            counts = dict(sandbox.counts)
-        return {
-            "recipients": sum(r["recipients"] for r in by_provider),
-            "duplicates": sum(r["duplicates"] for r in by_provider),
-            "repeats": sum(r["repeats"] for r in by_provider),
-            "by_provider": {r.pop("provider"): r for r in by_provider},
-            "counts": counts,
-        }
 
 
 class SandboxHandle:

@@ -19,7 +19,7 @@ from cohortflow.providers import RetryPolicy, adapter_for
 from cohortflow.providers.base import Batch, BatchRecipient, Credentials
 from cohortflow.sandbox import Faults, SandboxHandle, SandboxKeys, start_sandbox
 from cohortflow.sandbox.forms import parse_multipart
-from tests.unit.providers.test_adapters import PROVIDERS, campaign_for, make_batch, make_recipients
+from tests.support.providers import PROVIDERS, campaign_for, make_batch, make_recipients
 
 KEY = "sbx-SECRET-7781"
 APP_ID = "sbx-app"
@@ -101,33 +101,39 @@ def test_wrong_key_fails_fast_without_echoing_the_secret(sandbox: SandboxHandle,
     assert get(sandbox, "/_sandbox/stats")["recipients"] == 0
 
 
-def test_nexus_invalid_rows_answer_422_with_details(sandbox: SandboxHandle) -> None:
+def test_nexus_invalid_rows_are_rejected_and_the_rest_sent_once(sandbox: SandboxHandle) -> None:
     recipients = (*make_recipients(1), BatchRecipient(2, "+12"))
     result = submit(sandbox, "nexus", make_batch(recipients))
 
-    assert result.outcome == "rejected" and result.status_code == 422
-    assert result.error == "HTTP 422: CSV contains invalid rows"
-    assert result.response["invalidRows"][0]["row"] == 3
-    assert get(sandbox, "/_sandbox/stats")["recipients"] == 0
+    assert result.ok and result.accepted == 1 and result.confirmed == 1
+    assert result.response["refused"]["invalidRows"][0]["row"] == 3
+    assert [(r.row_number, r.reason) for r in result.rejected_rows] == [
+        (2, "Nexus: invalid phone number")]
+    stats = get(sandbox, "/_sandbox/stats")
+    assert stats["recipients"] == 1 and stats["counts"]["status_422"] == 1
 
 
 def test_nexus_deduplicates_phone_numbers_keeping_the_first(sandbox: SandboxHandle) -> None:
     recipients = (*make_recipients(2), BatchRecipient(3, "+919870000000"))
     result = submit(sandbox, "nexus", make_batch(recipients))
-    assert result.ok and result.accepted == 2
+    assert result.ok and result.accepted == 3
     assert result.response["batch"]["totalCalls"] == 2
+    assert (result.confirmed, result.provider_rejected) == (2, 1)  # read from batch-details
+    assert result.provider_status == "imported 2 of 3"
 
 
-def test_sarvam_counts_row_level_rejections(sandbox: SandboxHandle) -> None:
+def test_sarvam_answers_processing_and_completes_later(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recipients = (*make_recipients(2), BatchRecipient(3, "not-a-phone", "c-3"))
     result = submit(sandbox, "sarvam", make_batch(recipients))
-    assert result.ok and result.accepted == 2
-    assert result.response["status"] == "completed"
-    assert result.response["result"] == {
-        "total_records": 3,
-        "valid_records": 2,
-        "rejected_records": 1,
-    }
+    assert result.ok and result.accepted == 3
+    assert (result.provider_status, result.confirmed) == ("processing", None)
+    assert result.response["result"]["valid_records"] == 0
+    monkeypatch.setattr("cohortflow.sandbox.world.SARVAM_PROCESSING_SECONDS", 0.0)
+    later = get(sandbox, f"/_sandbox/sarvam/cohorts/{result.provider_reference}")
+    assert later["status"] == "completed"
+    assert later["result"] == {"total_records": 3, "valid_records": 2, "rejected_records": 1}
 
 
 def test_sarvam_blocking_rule_missing_column_rejects_upload(sandbox: SandboxHandle) -> None:
