@@ -8,6 +8,9 @@ batch, **batch_id**.
   override the YAML `status`. Settings may be edited only while a campaign is paused or
   scheduled: pause it, edit `include/campaigns/<id>.yaml`, then resume (which records the new
   settings). Cancelled and ended campaigns are final.
+* **sync**: push the campaign's settings (hours, end, rate, caller ids, retries, webhook) to
+  the provider now (Sarvam; it takes them only while its campaign is paused or scheduled).
+  Dispatch also pushes them by itself whenever the YAML changed, before any upload.
 * **retry_failed**: once a config error is fixed, the recipients of the campaign's failed
   batches are planned again (new batches) by the next `campaign_dispatch`.
 * **resolve_delivered** / **resolve_resend**: for an *unconfirmed* batch (the provider may
@@ -36,8 +39,8 @@ from airflow.sdk import Param, dag, task
         "campaign_id": Param("", type="string", minLength=1, title="Campaign",
                              description="The campaign id (its YAML file name)."),
         "action": Param("pause", type="string",
-                        enum=["pause", "resume", "cancel", "retry_failed", "resolve_delivered",
-                              "resolve_resend"],
+                        enum=["pause", "resume", "cancel", "sync", "retry_failed",
+                              "resolve_delivered", "resolve_resend"],
                         title="Action"),
         "batch_id": Param(None, type=["null", "string"], title="Batch",
                           description="For resolve_delivered / resolve_resend: the unconfirmed "

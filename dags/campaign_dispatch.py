@@ -4,7 +4,9 @@
 Submits recipient batches to the providers inside each campaign's allowed hours, at the
 configured rate, exactly once.
 
-* **plan_&lt;kind&gt;** — for every active campaign using that provider kind: who is due now
+* **plan_&lt;kind&gt;** — for every active campaign using that provider kind: the provider
+  prepared first (Sarvam campaign settings pushed when the YAML changed; nothing is planned
+  while the provider holds stale settings; a CometChat campaign created once), then who is due now
   (status, schedule_at/delay, end_timestamp, allowed window in the campaign's or each
   recipient's timezone, what fits before the window closes at `attempts_per_second`), cut into
   batches with deterministic idempotency keys and written to the outbox *before* sending.
@@ -12,6 +14,9 @@ configured rate, exactly once.
 * **submit_&lt;kind&gt;** — one mapped task per batch, in the pool `provider_<kind>`: waits for
   the batch's paced send time, sends it through the provider adapter (429/5xx/timeouts retried
   with backoff), records the answer. Re-running a task never sends a batch twice.
+* **deliver** — for providers whose uploads reach nobody until the campaign is sent
+  (CometChat): one send per campaign covering this run's uploads (`scheduledAt` when the
+  campaign's `schedule_at` is ahead).
 * **record** — in the 1-slot pool `warehouse_writer`: cohort webhooks, then rebuilds the
   catalog tables `batches` and `deliveries` from the ledgers.
 
@@ -79,6 +84,12 @@ def campaign_dispatch() -> None:
 
         return submit_ref(ref)
 
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def deliver() -> dict[str, Any]:
+        from cohortflow.dispatch.tasks import deliver_all
+
+        return deliver_all()
+
     @task(pool="warehouse_writer", trigger_rule=TriggerRule.ALL_DONE)
     def record() -> dict[str, int]:
         from cohortflow.dispatch.tasks import record_all
@@ -91,7 +102,7 @@ def campaign_dispatch() -> None:
         submits.append(
             submit.override(task_id=f"submit_{kind}", pool=f"provider_{kind}").expand(ref=refs)
         )
-    submits >> record()
+    submits >> deliver() >> record()
 
 
 campaign_dispatch()

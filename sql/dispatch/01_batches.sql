@@ -1,4 +1,7 @@
 -- One row per batch of every campaign, folded from the outbox and results ledgers.
+-- accepted: recipients the provider took in; confirmed / provider_rejected: what it reported
+-- about them where its page documents how (null: not reported, e.g. a Sarvam cohort still
+-- processing); provider_status: its own word for the batch.
 create or replace table batches as
 with source_batches as (
     select * from batches_source
@@ -12,6 +15,10 @@ select
     recipients,
     status,
     outcome,
+    accepted,
+    confirmed,
+    provider_rejected,
+    provider_status,
     provider_reference,
     error,
     resolved_by,

@@ -1,4 +1,5 @@
 -- One row per recipient attempt: its batch, the provider's answer and the call outcome.
+-- status 'provider_rejected': the provider refused this recipient by name (provider_reason).
 create or replace table deliveries as
 with source_deliveries as (
     select * from deliveries_source
@@ -14,6 +15,7 @@ select
     status,
     provider_status_code,
     provider_response::json as provider_response,
+    provider_reason,
     outcome,
     duration_seconds,
     outcome_at,

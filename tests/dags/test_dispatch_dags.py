@@ -23,9 +23,10 @@ def test_dispatch_plans_submits_per_provider_pool_then_records(dag_bag) -> None:
     for kind in ("sarvam", "cometchat", "messaging_csv", "nexus", "http_json"):
         assert dag.get_task(f"submit_{kind}").pool == f"provider_{kind}"
         assert f"plan_{kind}" in dag.get_task(f"submit_{kind}").upstream_task_ids
-    record = dag.get_task("record")
+    record, deliver = dag.get_task("record"), dag.get_task("deliver")
     assert record.pool == "warehouse_writer"
-    assert {t for t in record.upstream_task_ids} == {
+    assert set(record.upstream_task_ids) == {"deliver"}  # after CometChat's send step
+    assert set(deliver.upstream_task_ids) == {
         f"submit_{k}" for k in ("sarvam", "cometchat", "messaging_csv", "nexus", "http_json")
     }
     assert "AssetOrTimeSchedule" in type(dag.timetable).__name__

@@ -32,6 +32,7 @@ def write_cohort(
     *,
     status: str = "completed",
     variables: dict[str, list[str]] | None = None,
+    user_ids: list[str] | None = None,
 ) -> Path:
     """A published cohort folder as ingest writes it: recipients.parquet (row numbers from 2),
     an empty rejections.parquet and summary.json, ready to register in the catalog."""
@@ -41,7 +42,8 @@ def write_cohort(
         "row_number": pa.array(range(2, len(phones) + 2), pa.int64()),
         "phone_number": pa.array(phones, pa.string()),
         "region": pa.array(["IN"] * len(phones), pa.string()),
-        "user_identifier": pa.array([f"u{i}" for i in range(len(phones))], pa.string()),
+        "user_identifier": pa.array(user_ids or [f"u{i}" for i in range(len(phones))],
+                                    pa.string()),
     }
     for name, values in (variables or {}).items():
         columns[name] = pa.array(values, pa.string())

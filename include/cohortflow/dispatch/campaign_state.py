@@ -1,8 +1,10 @@
 """Runtime campaign status (pause, resume, cancel, end) kept in an append-only ledger.
 
 The YAML ``status`` is where a campaign starts; every later change is an event in
-``ledgers/campaign_state/<campaign_id>/``, and the latest event wins. A YAML status of
-``cancelled`` or ``ended`` is final and wins over the ledger too.
+``ledgers/campaign_state/<campaign_id>/``, and the latest decision wins: each event records
+the YAML status of its time, so editing the YAML's ``status`` afterwards (e.g. to ``paused``)
+is a newer decision than the ledger's and takes effect. A YAML status of ``cancelled`` or
+``ended`` is final and wins over the ledger too; so does a ledger status that is final.
 
 Each event also records the campaign's settings fingerprint. Following Sarvam's
 campaign-update rule, settings may change only while a campaign is ``paused`` or
@@ -91,6 +93,9 @@ def read_state(campaign: CampaignConfig, warehouse: Path) -> CampaignState:
         updated_at = dt.datetime.fromisoformat(event["at"])
         if event["status"] == "active" and activated_at is None:
             activated_at = updated_at
+    yaml_then = events[-1].get("yaml_status") if events else None
+    if yaml_then is not None and yaml_then != campaign.status and status not in FINAL_STATUSES:
+        status = campaign.status  # the YAML was edited after the last event
     if campaign.status in FINAL_STATUSES:
         status = campaign.status
     return CampaignState(
@@ -114,6 +119,7 @@ def _append_event(
             "status": target,
             "at": now.astimezone(dt.UTC).isoformat(),
             "fingerprint": campaign.settings_fingerprint(),
+            "yaml_status": campaign.status,
             "actor": actor,
         }
         name = f"{len(state.events) + 1:06d}-{action}.json"

@@ -1,36 +1,27 @@
-"""How many recipients fit in the allowed windows ahead, and the messaging platform's slicing.
+"""How many recipients fit in the allowed windows ahead.
 
 :func:`plan_windows` spreads waiting recipients over the open intervals of
-:mod:`cohortflow.dispatch.windows` at ``attempts_per_second`` (``cohortflow plan``);
-:func:`slice_slots` applies the messaging platform's slicing conditions to those intervals.
+:mod:`cohortflow.dispatch.windows` at ``attempts_per_second`` (``cohortflow plan``). The
+messaging platform's slicing is its own: it is sent ``slicingCondition`` and assigns its slots.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import Final
 
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch.windows import (
     UTC,
     Interval,
-    merge_intervals,
     open_intervals,
     require_aware,
     resolve_zones,
     show_time,
     start_constraint,
-)
-
-SLICING_HORIZON: Final = dt.timedelta(hours=48)
-SLICING_CONDITIONS: Final = (
-    "fragmentedSlots",
-    "immediateConsecutiveSlots",
-    "deferredConsecutiveSlots",
 )
 
 
@@ -84,6 +75,7 @@ def plan_windows(
     *,
     activated_at: dt.datetime | None = None,
     horizon: dt.timedelta = dt.timedelta(days=14),
+    hold_schedule_at: bool = True,
 ) -> Plan:
     """How many recipients go in each upcoming window at the campaign's ``attempts_per_second``.
 
@@ -97,7 +89,7 @@ def plan_windows(
     now = now.astimezone(UTC)
     groups = _group_counts(campaign, counts_by_zones)
     total = sum(groups.values())
-    start = start_constraint(campaign, now, activated_at)
+    start = start_constraint(campaign, now, activated_at, hold_schedule_at=hold_schedule_at)
     if start.blocked is not None:
         return Plan([], total, [f"{total} recipients cannot be reached: {start.blocked}"])
     zone = campaign.allowed_schedule.zone
@@ -184,96 +176,3 @@ def _assign(
 def _capacity(length: dt.timedelta, rate: Decimal) -> int:
     micros = Decimal(length // dt.timedelta(microseconds=1))
     return int((micros * rate / Decimal(1_000_000)).to_integral_value(rounding=ROUND_FLOOR))
-
-
-# --------------------------------------------------------------------------- messaging slicing
-
-
-@dataclass(frozen=True)
-class SliceResult:
-    """The slots a messaging send would use, or why it would be cancelled."""
-
-    condition: str
-    slots: list[Interval]
-    cancelled: bool
-    reason: str
-    shortfall_seconds: float = 0.0
-
-
-def slice_slots(
-    slots: Sequence[Interval],
-    needed_seconds: float,
-    start: dt.datetime,
-    condition: str,
-) -> SliceResult:
-    """Apply the messaging platform's ``slicingCondition`` to open time ``slots``.
-
-    Our reading of the platform's page: ``slots`` are the allowed-window intervals (e.g. from
-    :func:`open_intervals`); only time in ``[start, start + 48 h)`` counts, ``start`` being the
-    scheduled time, or now for an immediate send. Touching slots form one consecutive run.
-
-    * ``fragmentedSlots``: take open time in order, gaps allowed, until ``needed_seconds`` are
-      covered. Never cancelled; if 48 h do not hold enough, ``shortfall_seconds`` says how much
-      is missing (the page does not say what the platform does with it).
-    * ``immediateConsecutiveSlots``: one run that is open *at* ``start`` and long enough.
-    * ``deferredConsecutiveSlots``: the first run starting at or after ``start`` that is long
-      enough.
-
-    When a consecutive condition cannot be met the result is ``cancelled`` (the page: "the task
-    will be marked as canceled and will not be executed").
-    """
-    require_aware(start, "start")
-    if condition not in SLICING_CONDITIONS:
-        raise ValueError(
-            f"unknown slicing condition {condition!r}; use one of {SLICING_CONDITIONS}"
-        )
-    start = start.astimezone(UTC)
-    limit = start + SLICING_HORIZON
-    clipped = []
-    for opens_at, closes_at in slots:
-        require_aware(opens_at, "slot start")
-        require_aware(closes_at, "slot end")
-        clipped.append(
-            (max(opens_at.astimezone(UTC), start), min(closes_at.astimezone(UTC), limit))
-        )
-    runs = [run for run in merge_intervals(clipped) if run[0] < run[1]]
-    needed = dt.timedelta(seconds=max(needed_seconds, 0.0))
-    if not needed:
-        return SliceResult(condition, [], False, "nothing to send")
-    if condition == "fragmentedSlots":
-        return _fragmented(runs, needed)
-    if condition == "immediateConsecutiveSlots":
-        candidates = [run for run in runs[:1] if run[0] == start]
-        if not candidates:
-            return SliceResult(condition, [], True, "cancelled: no open slot at the start time")
-    else:
-        candidates = runs
-    for opens_at, closes_at in candidates:
-        if closes_at - opens_at >= needed:
-            return SliceResult(condition, [(opens_at, opens_at + needed)], False, "consecutive")
-    longest = max((b - a for a, b in candidates), default=dt.timedelta(0))
-    return SliceResult(
-        condition,
-        [],
-        True,
-        f"cancelled: no consecutive open run of {needed.total_seconds():g} s within 48 h "
-        f"(longest {longest.total_seconds():g} s)",
-        (needed - longest).total_seconds(),
-    )
-
-
-def _fragmented(runs: Sequence[Interval], needed: dt.timedelta) -> SliceResult:
-    used: list[Interval] = []
-    left = needed
-    for opens_at, closes_at in runs:
-        if not left:
-            break
-        take = min(closes_at - opens_at, left)
-        used.append((opens_at, opens_at + take))
-        left -= take
-    if left:
-        reason = f"only {(needed - left).total_seconds():g} s of open time within 48 h"
-        return SliceResult("fragmentedSlots", used, False, reason, left.total_seconds())
-    return SliceResult("fragmentedSlots", used, False, f"{len(used)} slot(s)")
-
-

@@ -34,6 +34,10 @@ BATCH_SCHEMA = pa.schema(
         ("recipients", pa.int64()),
         ("status", pa.string()),
         ("outcome", pa.string()),
+        ("accepted", pa.int64()),
+        ("confirmed", pa.int64()),
+        ("provider_rejected", pa.int64()),
+        ("provider_status", pa.string()),
         ("provider_reference", pa.string()),
         ("error", pa.string()),
         ("resolved_by", pa.string()),
@@ -53,6 +57,7 @@ DELIVERY_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("provider_status_code", pa.int64()),
         ("provider_response", pa.string()),
+        ("provider_reason", pa.string()),
         ("outcome", pa.string()),
         ("duration_seconds", pa.float64()),
         ("outcome_at", pa.timestamp("us", tz="UTC")),
@@ -93,6 +98,8 @@ def _campaign_rows(
         last = answers[-1] if answers else None
         answered = [a for a in answers if a.outcome is not None]
         submitted = next((a for a in answers if a.status == "submitted"), None)
+        report = submitted or (answered[-1] if answered else None)
+        refused = {r["row_number"]: r["reason"] for r in report.rejected_rows} if report else {}
         batch_rows.append(
             {
                 "campaign_id": batch.campaign_id,
@@ -103,6 +110,10 @@ def _campaign_rows(
                 "recipients": len(batch.rows),
                 "status": status,
                 "outcome": answered[-1].outcome if answered else None,
+                "accepted": report.accepted if report else None,
+                "confirmed": report.confirmed if report else None,
+                "provider_rejected": report.provider_rejected if report else None,
+                "provider_status": report.provider_status if report else None,
                 "provider_reference": last.provider_reference if last else None,
                 "error": last.error if last and status != "submitted" else None,
                 "resolved_by": last.actor if last else None,
@@ -127,9 +138,10 @@ def _campaign_rows(
                     "idempotency_key": batch.idempotency_key,
                     "batch_number": batch.batch_number,
                     "attempt": batch.attempt,
-                    "status": status,
+                    "status": "provider_rejected" if row in refused else status,
                     "provider_status_code": last.status_code if last else None,
                     "provider_response": response,
+                    "provider_reason": refused.get(row),
                     "outcome": found.outcome if found else None,
                     "duration_seconds": found.duration_seconds if found else None,
                     "outcome_at": found.at_time if found else None,

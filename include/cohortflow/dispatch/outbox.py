@@ -135,6 +135,12 @@ class ResultRecord:
     http_attempts: int = 0
     response: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None  # who resolved it (an operator's command), for resolutions
+    # What the provider reported about the accepted recipients (SubmitResult): None = not
+    # reported; rejected_rows: [{"row_number", "reason"}] refused by name.
+    confirmed: int | None = None
+    provider_rejected: int | None = None
+    provider_status: str | None = None
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ResultRecord:
@@ -307,4 +313,8 @@ class Outbox:
             http_attempts=result.attempts if result else 0,
             response=result.response if result else {},
             actor=actor,
+            confirmed=result.confirmed if result else None,
+            provider_rejected=result.provider_rejected if result else None,
+            provider_status=result.provider_status if result else None,
+            rejected_rows=[asdict(r) for r in result.rejected_rows] if result else [],
         )

@@ -28,7 +28,7 @@ from cohortflow.dispatch.campaign_state import (
     ensure_activation,
     read_state,
 )
-from cohortflow.dispatch.capacity import Plan, plan_windows, slice_slots
+from cohortflow.dispatch.capacity import Plan, plan_windows
 from cohortflow.dispatch.cohorts import published_cohorts, recipient_phones
 from cohortflow.dispatch.outbox import BatchRef, Outbox, OutboxBatch, ResultRecord
 from cohortflow.dispatch.retries import due_retries
@@ -39,8 +39,16 @@ from cohortflow.dispatch.windows import (
     open_intervals,
     recipient_zones,
 )
+from cohortflow.errors import CohortflowError
+from cohortflow.providers import campaign_recipient_limit, schedules_delivery
 
 Member = tuple[str, int, int]  # (cohort_id, attempt, row_number)
+
+
+class CampaignLimitError(CohortflowError):
+    """More recipients than one campaign of the provider takes."""
+
+    code = "provider_limit"
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,6 @@ class DispatchPlan:
     new_batches: list[OutboxBatch] = field(default_factory=list)
     pending: list[OutboxBatch] = field(default_factory=list)  # to send: earlier unsent + new
     deferred: list[Deferred] = field(default_factory=list)
-    cancelled: list[tuple[OutboxBatch, str]] = field(default_factory=list)
     retries_due: int = 0
 
     def refs(self) -> list[dict[str, Any]]:
@@ -117,8 +124,7 @@ def _select_due(
     """Who goes now: open windows only, and no more than fits before each closes at the rate.
 
     Groups whose window closes soonest are served first; ``backlog`` (recipients of batches
-    planned earlier and not yet sent) uses the rate before anyone new. For ``messaging_csv``
-    the provider spreads the send itself (slicing), so everyone whose window is open goes.
+    planned earlier and not yet sent) uses the rate before anyone new.
     """
     schedule, end = campaign.allowed_schedule, campaign.end_timestamp
     due: dict[tuple[str, ...], list[Member]] = {}
@@ -132,16 +138,11 @@ def _select_due(
             until = next_open(now, schedule, zones, until=end)
             reason = "outside allowed hours" if until else "no allowed window before the end"
             deferred.append(Deferred(zones, len(members), until, reason))
-    provider_paces_itself = campaign.provider is not None and campaign.provider.kind == (
-        "messaging_csv"
-    )
     used = backlog
     for closes, zones in sorted(open_groups):
         members = groups[zones]
-        room = len(members)
-        if not provider_paces_itself:
-            room = max(0, _capacity(campaign.attempts_per_second, (closes - now).total_seconds()))
-            room = max(0, room - used)
+        room = max(0, _capacity(campaign.attempts_per_second, (closes - now).total_seconds()))
+        room = max(0, room - used)
         due[zones] = members[:room]
         used += len(due[zones])
         if len(members) > room:
@@ -204,24 +205,36 @@ def _cut_batches(
     return batches
 
 
-def _slicing_cancellations(
-    campaign: CampaignConfig, batches: list[OutboxBatch], now: dt.datetime
-) -> list[tuple[OutboxBatch, str]]:
-    """Batches the messaging platform would cancel under its consecutive slicing conditions."""
-    provider = campaign.provider
-    if provider is None or provider.kind != "messaging_csv":
-        return []
-    rate = float(campaign.attempts_per_second)
-    horizon = now + dt.timedelta(hours=48)
-    cancelled = []
-    needed = 0
-    for batch in batches:
-        needed += len(batch.rows)
-        slots = open_intervals(now, horizon, campaign.allowed_schedule, batch.zones)
-        result = slice_slots(slots, needed / rate, now, provider.slicing_condition)
-        if result.cancelled:
-            cancelled.append((batch, f"{provider.slicing_condition}: {result.reason}"))
-    return cancelled
+def _check_recipient_limit(
+    campaign: CampaignConfig,
+    existing: list[OutboxBatch],
+    results: dict[str, list[ResultRecord]],
+    groups: dict[tuple[str, ...], list[Member]],
+) -> None:
+    """Refuse to plan more recipients than one campaign of the provider takes (CometChat:
+    100,000), counting everyone batched (and not released, cancelled or failed) and waiting."""
+    limit = campaign_recipient_limit(campaign)
+    if limit is None:
+        return
+    dropped = ("released", "cancelled", "failed")
+    batched = sum(len(b.rows) for b in existing if b.attempt == 0 and Outbox.status_of(
+        results.get(b.idempotency_key, [])) not in dropped)
+    waiting = sum(1 for members in groups.values() for m in members if m[1] == 0)
+    if batched + waiting > limit:
+        kind = campaign.provider.kind if campaign.provider else "provider"
+        raise CampaignLimitError(
+            f"{campaign.source}: campaign {campaign.campaign_id} has {batched + waiting:,} "
+            f"recipients ({batched:,} already batched, {waiting:,} waiting), more than the "
+            f"{limit:,} one {kind} campaign takes; nothing was planned. Split the cohorts "
+            "across campaigns (another YAML with its own provider campaign)")
+
+
+def blocked_plan(
+    campaign: CampaignConfig, warehouse: Path, now: dt.datetime, reason: str
+) -> DispatchPlan:
+    """A plan that sends nothing because of ``reason`` (e.g. stale provider settings)."""
+    state = read_state(campaign, warehouse)
+    return DispatchPlan(campaign.campaign_id, now, state.status, False, reason)
 
 
 def plan_dispatch(
@@ -245,7 +258,8 @@ def plan_dispatch(
     check_settings_unchanged(campaign, state)
     live = effective_campaign(campaign, state)
     activated_at = state.activated_at or (now if state.status == "active" else None)
-    gate = campaign_gate(live, now, activated_at=activated_at)
+    hold = not schedules_delivery(campaign)
+    gate = campaign_gate(live, now, activated_at=activated_at, hold_schedule_at=hold)
     outbox = Outbox(warehouse, campaign.campaign_id)
     with outbox.lock() if write else contextlib.nullcontext():
         existing, results = outbox.batches(), outbox.results()
@@ -255,6 +269,7 @@ def plan_dispatch(
         )
         batched = _batched(existing, results)
         groups, plan.retries_due = _candidates(live, warehouse, now, batched)
+        _check_recipient_limit(campaign, existing, results, groups)
         if not gate.may_send:
             waiting = sum(len(members) for members in groups.values())
             if waiting:
@@ -265,13 +280,9 @@ def plan_dispatch(
         rate = float(campaign.attempts_per_second)
         anchor = max([clock()] + [b.send_after + len(b.rows) / rate for b in pending])
         plan.new_batches = _cut_batches(live, outbox, due, now, anchor)
-        plan.cancelled = _slicing_cancellations(live, plan.new_batches, now)
         if write:
             outbox.write_batches(plan.new_batches)
-            for batch, reason in plan.cancelled:
-                outbox.write_result(batch, status="cancelled", final=True, error=reason)
-    cancelled_keys = {batch.idempotency_key for batch, _ in plan.cancelled}
-    plan.pending += [b for b in plan.new_batches if b.idempotency_key not in cancelled_keys]
+    plan.pending += plan.new_batches
     return plan
 
 
@@ -307,4 +318,5 @@ def forecast(campaign: CampaignConfig, warehouse: Path, now: dt.datetime) -> Pla
         if Outbox.status_of(results.get(batch.idempotency_key, [])) == "pending":
             counts[batch.zones] = counts.get(batch.zones, 0) + len(batch.rows)
     activated_at = state.activated_at or (now if state.status == "active" else None)
-    return plan_windows(live, counts, now, activated_at=activated_at)
+    return plan_windows(live, counts, now, activated_at=activated_at,
+                        hold_schedule_at=not schedules_delivery(campaign))

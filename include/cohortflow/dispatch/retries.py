@@ -8,6 +8,8 @@ their own ``max_retries`` and ``retry_interval_minutes``. The retry time is the 
 plus the interval, moved to the next allowed window for that recipient (never after
 ``end_timestamp``). Retries are computed from the ledgers each time, so they are never
 scheduled twice; dispatch turns the due ones into batches of attempt ``n`` (a new key).
+A provider that is sent ``retry_config`` and retries by it (Sarvam) gets no retries from
+cohortflow: a call retried by both would be made twice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cohortflow.dispatch.cohorts import recipient_phones
 from cohortflow.dispatch.outcomes import Outcome, read_outcomes
 from cohortflow.dispatch.windows import next_open, recipient_zones
 from cohortflow.phones import mask_phone
+from cohortflow.providers import provider_retries
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ def decide_retry(outcome: Outcome, campaign: CampaignConfig, phone: str) -> Retr
 
     if kind is None:
         return no("completed")
+    if provider_retries(campaign):
+        return no(f"{kind}: the provider retries by retry_config itself")
     if kind in ("provider_error", "internal_error"):
         rule = getattr(config.retry_on, kind)
         enabled, limit = rule.enabled, rule.max_retries

@@ -14,12 +14,14 @@ from typing import Any
 from cohortflow.config import CampaignConfig
 from cohortflow.dispatch.campaign_state import change_status, read_state
 from cohortflow.dispatch.checks import check_campaign
+from cohortflow.dispatch.delivery import DeliveryStep, start_delivery
 from cohortflow.dispatch.outbox import Outbox
 from cohortflow.dispatch.pacing import TokenBucket
-from cohortflow.dispatch.plan import DispatchPlan, plan_dispatch
+from cohortflow.dispatch.plan import DispatchPlan, blocked_plan, plan_dispatch
+from cohortflow.dispatch.provider_setup import prepare_provider, with_provider_campaign
 from cohortflow.dispatch.submit import INTERRUPTED, SubmitOutcome, Submitter, submit_batch
 from cohortflow.dispatch.webhooks import send_event
-from cohortflow.providers import adapter_for
+from cohortflow.providers import ProviderAdapter, adapter_for, schedules_delivery
 
 
 @dataclass
@@ -29,6 +31,7 @@ class DispatchReport:
     plan: DispatchPlan
     outcomes: list[SubmitOutcome] = field(default_factory=list)
     dry_run: bool = False
+    delivery: DeliveryStep | None = None  # the provider's send step, where it has one
 
     def count(self, status: str) -> int:
         """Recipients in batches that ended with ``status``."""
@@ -50,6 +53,7 @@ class DispatchReport:
             "failed": self.count("failed"),
             "unconfirmed": self.count("unconfirmed"),
             "batches": [o.as_dict() for o in self.outcomes],
+            "delivery": self.delivery.as_dict() if self.delivery else None,
             "deferred": [
                 {
                     "zones": list(d.zones),
@@ -58,10 +62,6 @@ class DispatchReport:
                     "reason": d.reason,
                 }
                 for d in plan.deferred
-            ],
-            "cancelled": [
-                {"idempotency_key": b.idempotency_key, "recipients": len(b.rows), "reason": r}
-                for b, r in plan.cancelled
             ],
         }
 
@@ -111,34 +111,47 @@ def run_dispatch(
     sleep: Callable[[float], None] = time.sleep,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> DispatchReport:
-    """Check the provider settings, plan, then submit every pending batch in order under one
-    token bucket.
+    """Check the campaign, prepare the provider (settings pushed, its campaign created), plan,
+    submit every pending batch in order under one token bucket, then start delivery where the
+    provider has such a step (CometChat's send, once per run).
 
     ``now`` fixes the clock used for windows and the campaign gate (pacing always uses the
     wall clock). ``dry_run`` plans without writing or sending anything. ``on_batch(done,
     total)`` is called after each batch (the CLI's progress bar). A campaign whose provider
     settings would be refused raises :class:`~cohortflow.errors.ConfigError` before anything
-    is planned (not checked when ``adapter`` is given: tests pass their own).
+    is planned; one whose provider holds stale settings plans nothing and says why. Neither
+    is checked when ``adapter`` is a test fake (not a ``ProviderAdapter``).
     """
     now = now or dt.datetime.now(dt.UTC)
+    real = adapter is None or isinstance(adapter, ProviderAdapter)
     if adapter is None:
         check_campaign(campaign, warehouse)
     if not dry_run:
         end_if_due(campaign, warehouse, now)
+    if real:
+        provider_adapter = adapter if isinstance(adapter, ProviderAdapter) else None
+        blocked = prepare_provider(campaign, warehouse, provider_adapter, dry_run=dry_run)
+        if blocked is not None:
+            return DispatchReport(blocked_plan(campaign, warehouse, now, blocked),
+                                  dry_run=dry_run)
     plan = plan_dispatch(campaign, warehouse, now, write=not dry_run, clock=clock)
     report = DispatchReport(plan, dry_run=dry_run)
-    if dry_run or not plan.pending:
+    if dry_run:
         return report
-    if adapter is None:
-        adapter = adapter_for(campaign)
-    bucket = bucket or TokenBucket(float(campaign.attempts_per_second), campaign.batch_size)
-    for done, batch in enumerate(plan.pending, start=1):
-        outcome = submit_batch(
-            batch.ref, campaign, warehouse, adapter, bucket, now=now, clock=clock, sleep=sleep
-        )
-        report.outcomes.append(outcome)
-        if on_batch is not None:
-            on_batch(done, len(plan.pending))
+    live = with_provider_campaign(campaign, warehouse)
+    if isinstance(adapter, ProviderAdapter):
+        adapter = adapter.bound_to(live)
+    elif adapter is None and (plan.pending or schedules_delivery(campaign)):
+        adapter = adapter_for(live)
+    if adapter is not None and plan.pending:
+        bucket = bucket or TokenBucket(float(campaign.attempts_per_second), campaign.batch_size)
+        for done, batch in enumerate(plan.pending, start=1):
+            outcome = submit_batch(
+                batch.ref, campaign, warehouse, adapter, bucket, now=now, clock=clock, sleep=sleep
+            )
+            report.outcomes.append(outcome)
+            if on_batch is not None:
+                on_batch(done, len(plan.pending))
+    if isinstance(adapter, ProviderAdapter):
+        report.delivery = start_delivery(campaign, warehouse, adapter, now)
     return report
-
-

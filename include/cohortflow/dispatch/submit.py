@@ -42,10 +42,17 @@ from cohortflow.dispatch.outbox import (
     OutboxBatch,
 )
 from cohortflow.dispatch.pacing import TokenBucket
+from cohortflow.dispatch.provider_setup import settings_state, with_provider_campaign
 from cohortflow.dispatch.webhooks import send_event
 from cohortflow.dispatch.windows import campaign_gate
 from cohortflow.errors import CohortflowError, ProviderError
-from cohortflow.providers import Batch, SubmitResult, adapter_for
+from cohortflow.providers import (
+    Batch,
+    ProviderAdapter,
+    SubmitResult,
+    adapter_for,
+    schedules_delivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +116,10 @@ def submit_batch(
     """Send one outbox batch and record what came of it; safe to call again at any time.
 
     A batch with a final status is skipped, and so is one another process is sending. One
-    whose campaign may not send now (paused, ended, window closed in its zones) is deferred
-    and nothing is recorded. See the module docstring for what each outcome leads to.
+    whose campaign may not send now (paused, ended, window closed in its zones, the provider
+    holding stale campaign settings) is deferred and nothing is recorded. See the module
+    docstring for what each outcome leads to. Test fakes (not a ``ProviderAdapter``) skip the
+    provider-settings check.
     """
     now = now or dt.datetime.now(dt.UTC)
     outbox = Outbox(warehouse, campaign.campaign_id)
@@ -119,7 +128,7 @@ def submit_batch(
         if not held:
             return SubmitOutcome(ref, "skipped", len(batch.rows),
                                  detail="another process is sending it")
-        adapter = adapter or adapter_for(campaign)
+        adapter = adapter or adapter_for(with_provider_campaign(campaign, warehouse))
         deduplicates = bool(getattr(adapter, "deduplicates", False))
         previous = outbox.results_for(ref)
         status = Outbox.status_of(previous)
@@ -134,10 +143,15 @@ def submit_batch(
         check_settings_unchanged(campaign, state)
         live = effective_campaign(campaign, state)
         zones = batch.zones if live.recipient_local_time else None
-        gate = campaign_gate(live, now, activated_at=state.activated_at or now, zones=zones)
+        gate = campaign_gate(live, now, activated_at=state.activated_at or now, zones=zones,
+                             hold_schedule_at=not schedules_delivery(campaign))
         if not gate.may_send:
             return SubmitOutcome(ref, "deferred", len(batch.rows), detail=gate.reason,
                                  until=gate.not_before)
+        if isinstance(adapter, ProviderAdapter):
+            settings = settings_state(campaign, warehouse)
+            if not settings.in_sync:
+                return SubmitOutcome(ref, "deferred", len(batch.rows), detail=settings.detail)
         if pace and batch.send_after > clock():
             sleep(min(batch.send_after - clock(), MAX_PACING_WAIT_SECONDS))
         if bucket is not None:
@@ -192,10 +206,13 @@ def _send(
         return _failed(outbox, batch, campaign, warehouse, exc.message, outcome="not_sent")
     if result.outcome == "accepted":
         outbox.write_result(batch, status="submitted", final=True, result=result)
-        log.info("batch %s: %d recipients accepted", ref.idempotency_key, result.accepted)
-        _notify(campaign, warehouse, "batch_submitted", batch, accepted=result.accepted)
+        log.info("batch %s: %d recipients accepted%s", ref.idempotency_key, result.accepted,
+                 f", {len(result.rejected_rows)} rejected by the provider"
+                 if result.rejected_rows else "")
+        _notify(campaign, warehouse, "batch_submitted", batch, accepted=result.accepted,
+                provider_rejected=len(result.rejected_rows))
         return SubmitOutcome(ref, "submitted", len(batch.rows), accepted=result.accepted,
-                             detail=result.provider_reference or "")
+                             detail=_provider_detail(result))
     detail = result.error or f"HTTP {result.status_code}"
     if result.outcome == "rejected":
         return _failed(outbox, batch, campaign, warehouse, detail, result=result)
@@ -209,6 +226,16 @@ def _send(
     log.info("batch %s: %s (%s); sent again by the next run", ref.idempotency_key,
              result.outcome.replace("_", " "), detail)
     return SubmitOutcome(ref, "retry_later", len(batch.rows), detail=detail)
+
+
+def _provider_detail(result: SubmitResult) -> str:
+    """The provider's reference and what it reported, for the dispatch summary."""
+    parts = [result.provider_reference or ""]
+    if result.rejected_rows:
+        parts.append(f"{len(result.rejected_rows)} rejected by the provider")
+    if result.provider_status:
+        parts.append(result.provider_status)
+    return "; ".join(p for p in parts if p)
 
 
 def _failed(

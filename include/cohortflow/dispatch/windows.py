@@ -213,10 +213,15 @@ class StartConstraint:
 
 
 def start_constraint(
-    campaign: CampaignConfig, now: dt.datetime, activated_at: dt.datetime | None
+    campaign: CampaignConfig,
+    now: dt.datetime,
+    activated_at: dt.datetime | None,
+    *,
+    hold_schedule_at: bool = True,
 ) -> StartConstraint:
     """Status, ``end_timestamp``, ``schedule_at`` and ``delay`` (counted from
-    ``activated_at``) at ``now``; the allowed hours are not looked at."""
+    ``activated_at``) at ``now``; the allowed hours are not looked at. ``hold_schedule_at``
+    False: the provider is sent ``schedule_at`` and holds delivery itself (CometChat)."""
     zone = campaign.allowed_schedule.zone
     if campaign.status == "scheduled":
         return StartConstraint(
@@ -225,7 +230,7 @@ def start_constraint(
         return StartConstraint(f"campaign is {campaign.status}", now, None)
     if campaign.end_timestamp is not None and now >= campaign.end_timestamp:
         return StartConstraint(f"ended at {show_time(campaign.end_timestamp, zone)}", now, None)
-    if campaign.schedule_at is not None and now < campaign.schedule_at:
+    if hold_schedule_at and campaign.schedule_at is not None and now < campaign.schedule_at:
         at = campaign.schedule_at
         return StartConstraint(None, at, f"scheduled for {show_time(at, zone)}")
     delay = campaign.delay_duration()
@@ -247,6 +252,7 @@ def campaign_gate(
     *,
     activated_at: dt.datetime | None = None,
     zones: Sequence[str] | None = None,
+    hold_schedule_at: bool = True,
 ) -> Gate:
     """Whether ``campaign`` may send at ``now``: status, schedule_at/delay, end_timestamp, hours.
 
@@ -257,7 +263,7 @@ def campaign_gate(
     """
     require_aware(now, "now")
     now = now.astimezone(UTC)
-    start = start_constraint(campaign, now, activated_at)
+    start = start_constraint(campaign, now, activated_at, hold_schedule_at=hold_schedule_at)
     if start.blocked is not None:
         return Gate(False, start.blocked)
     schedule = campaign.allowed_schedule

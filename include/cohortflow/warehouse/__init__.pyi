@@ -1,4 +1,5 @@
 from . import catalog as catalog
+from .ledger import append_event as append_event
 from .ledger import append_record as append_record
 from .ledger import folder_lock as folder_lock
 from .ledger import read_records as read_records

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def append_record(folder: Path, name: str, record: dict[str, Any]) -> bool:
         return True
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def append_event(folder: Path, record: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Append ``record`` (which has a ``status``) as the next numbered event of ``folder``,
+    ``NNNNNN-<status>.json``, stamped ``at`` (an aware datetime, stored in UTC). The caller
+    holds the folder's lock (:func:`folder_lock`), so numbers do not collide."""
+    stamped = record | {"at": at.astimezone(UTC).isoformat(timespec="seconds")}
+    count = len(read_records(folder))
+    append_record(folder, f"{count + 1:06d}-{record['status']}.json", stamped)
+    return stamped
 
 
 def read_records(folder: Path, pattern: str = "*.json") -> list[dict[str, Any]]:

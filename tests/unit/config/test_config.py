@@ -90,11 +90,18 @@ def test_schedule_at_without_timezone_offset_is_rejected(tmp_path):
     assert ": schedule_at: give a timezone offset" in message
 
 
-def test_schedule_at_more_than_three_months_ahead_is_rejected(tmp_path):
-    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=120)).isoformat()
-    message = campaign_error(tmp_path, f"schedule_at: '{later}'\n")
+def test_a_yaml_status_edit_after_activation_wins(tmp_path):
+    """Editing the YAML's status to paused is a newer decision than the ledger's activation."""
+    from cohortflow.config import load_campaign
+    from cohortflow.dispatch import read_state
+    from cohortflow.dispatch.campaign_state import ensure_activation
 
-    assert message == f"{tmp_path / 'loans.yaml'}: schedule_at: at most 3 months ahead of now"
+    path = tmp_path / "loans.yaml"
+    path.write_text("status: active\n", encoding="utf-8")
+    ensure_activation(load_campaign(path), tmp_path, dt.datetime.now(dt.UTC))
+    assert read_state(load_campaign(path), tmp_path).status == "active"
+    path.write_text("status: paused\n", encoding="utf-8")
+    assert read_state(load_campaign(path), tmp_path).status == "paused"
 
 
 def test_delay_must_be_an_iso_duration(tmp_path):

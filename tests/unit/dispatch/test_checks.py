@@ -18,7 +18,7 @@ from cohortflow.dispatch import Outbox, run_dispatch
 from cohortflow.errors import ConfigError
 from cohortflow.sandbox import SandboxHandle, SandboxKeys, start_sandbox
 from tests.support.dispatch import ALWAYS, indian_numbers, write_cohort
-from tests.unit.providers.test_adapters import NEXUS_USER, PROVIDERS
+from tests.support.providers import NEXUS_USER, PROVIDERS
 
 KEY = "checks-key"
 ENV = "COHORTFLOW_PROVIDER_CHECKED_KEY"
@@ -107,12 +107,37 @@ def test_cometchat_without_an_app_id(
     assert KEY not in message
 
 
-def test_a_messaging_layout_without_channel_type(tmp_path: Path, sandbox: SandboxHandle) -> None:
+def test_a_messaging_layout_without_channel_type_is_a_config_error(tmp_path: Path) -> None:
     layout = {"contact": {"contactCode": "{{contactCode}}"}}
-    path = _campaign(tmp_path, "messaging_csv", sandbox.url, layout=layout)
+    path = _campaign(tmp_path, "messaging_csv", "http://127.0.0.1:9", layout=layout)
+    with pytest.raises(ConfigError) as error:
+        load_campaign(path)
+    assert error.value.message == (
+        f"{path}: layout.contact.channelType: is required by the messaging platform; give a "
+        "channel (e.g. cloud_api) or a {{placeholder}}")
+
+
+def test_a_messaging_layout_placeholder_with_a_filter_is_a_config_error(tmp_path: Path) -> None:
+    layout = {"contact": {"contactCode": "{{phone}}", "channelType": "cloud_api"},
+              "customFields": {"name": "{{ name | upper }}"}}
+    path = _campaign(tmp_path, "messaging_csv", "http://127.0.0.1:9", layout=layout)
+    with pytest.raises(ConfigError) as error:
+        load_campaign(path)
+    assert error.value.message.startswith(
+        f"{path}: layout.customFields.name: placeholder '{{{{ name | upper }}}}' is not a plain "
+        "variable name")
+
+
+def test_a_cometchat_schedule_outside_allowed_hours_is_refused(
+    tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    hours = {"allowed_start_time": "09:00", "allowed_end_time": "18:00",
+             "timezone": "Asia/Kolkata"}
+    path = _campaign(tmp_path, "cometchat", sandbox.url, allowed_schedule=hours,
+                     schedule_at="2030-01-07T22:00:00+05:30")
     message = _refused(tmp_path, sandbox, path)
-    assert message == (f"{path}: layout.contact.channelType: is required by the platform; give "
-                       "a channel (e.g. cloud_api) or a {{placeholder}}")
+    assert message == (f"{path}: schedule_at: the provider delivers everyone at schedule_at, "
+                       "which is outside allowed_schedule; choose a time inside the allowed hours")
 
 
 def test_every_problem_is_listed_at_once(tmp_path: Path, sandbox: SandboxHandle) -> None:

@@ -241,14 +241,17 @@ def test_ended_campaign_cancels_unsent_batches(warehouse: Path) -> None:
     assert statuses == {"cancelled"}
 
 
-def test_consecutive_slicing_cancels_what_cannot_finish(warehouse: Path) -> None:
+def test_messaging_is_paced_like_every_provider_its_slicing_is_its_own(
+    warehouse: Path,
+) -> None:
+    """The platform assigns its own slots (it is sent slicingCondition); cohortflow keeps only
+    its window and rate: no batch is cancelled locally, and no more is planned than fits."""
     provider = {"kind": "messaging_csv", "base_url": "http://127.0.0.1:9", "app_id": 1,
                 "campaign_id": 2, "slicing_condition": "immediateConsecutiveSlots"}
     campaign = make_campaign(allowed_schedule=OFFICE, provider=provider, attempts_per_second=1)
     plan = plan_dispatch(campaign, warehouse, _ist(2, 17, 59, ) + dt.timedelta(seconds=45))
-    assert [len(b.rows) for b, _ in plan.cancelled] == [10, 5]  # 10 s fit, 20 and 25 do not
-    assert "immediateConsecutiveSlots" in plan.cancelled[0][1]
-    assert sum(len(b.rows) for b in plan.pending) == 10
+    assert sum(len(b.rows) for b in plan.pending) == 15  # 15 s before the window closes
+    assert plan.deferred_recipients == 10
 
 
 def test_caller_ids_are_assigned_by_weight(warehouse: Path) -> None:

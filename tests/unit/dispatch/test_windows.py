@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cohortflow.config import WEEKDAYS, AllowedSchedule, CampaignConfig
-from cohortflow.dispatch.capacity import Plan, PlannedWindow, plan_windows, slice_slots
+from cohortflow.dispatch.capacity import Plan, PlannedWindow, plan_windows
 from cohortflow.dispatch.windows import (
     campaign_gate,
     is_open,
@@ -480,66 +480,3 @@ def test_plan_rows_are_printable() -> None:
             "capacity": 28800,
         }
     ]
-
-
-# --------------------------------------------------------------------------- slicing
-
-START = utc("2026-03-06 10:00")
-SLOTS = [
-    (utc("2026-03-06 10:00"), utc("2026-03-06 11:00")),
-    (utc("2026-03-06 11:00"), utc("2026-03-06 11:30")),  # touches the first: one run of 1.5 h
-    (utc("2026-03-06 14:00"), utc("2026-03-06 18:00")),
-    (utc("2026-03-08 10:00"), utc("2026-03-08 12:00")),  # 48 h after START: too late
-]
-
-
-def test_fragmented_slots_take_open_time_in_order_across_gaps() -> None:
-    result = slice_slots(SLOTS, 3 * 3600, START, "fragmentedSlots")
-    assert not result.cancelled
-    assert result.slots == [
-        (utc("2026-03-06 10:00"), utc("2026-03-06 11:30")),
-        (utc("2026-03-06 14:00"), utc("2026-03-06 15:30")),
-    ]
-
-
-def test_fragmented_slots_report_a_shortfall_beyond_48_hours() -> None:
-    result = slice_slots(SLOTS, 7 * 3600, START, "fragmentedSlots")
-    assert not result.cancelled
-    assert result.shortfall_seconds == 1.5 * 3600
-
-
-def test_immediate_consecutive_slots_use_the_run_open_at_the_start() -> None:
-    result = slice_slots(SLOTS, 3600, START, "immediateConsecutiveSlots")
-    assert (result.cancelled, result.slots) == (False, [(START, utc("2026-03-06 11:00"))])
-
-
-def test_immediate_consecutive_slots_cancelled_when_the_run_is_too_short() -> None:
-    result = slice_slots(SLOTS, 2 * 3600, START, "immediateConsecutiveSlots")
-    assert result.cancelled
-    assert result.slots == []
-    assert result.reason.startswith("cancelled: no consecutive open run of 7200 s")
-
-
-def test_immediate_consecutive_slots_cancelled_when_closed_at_the_start() -> None:
-    result = slice_slots(SLOTS, 60, utc("2026-03-06 12:00"), "immediateConsecutiveSlots")
-    assert result.cancelled
-    assert result.reason == "cancelled: no open slot at the start time"
-
-
-def test_deferred_consecutive_slots_take_the_first_long_enough_run() -> None:
-    result = slice_slots(SLOTS, 2 * 3600, START, "deferredConsecutiveSlots")
-    assert (result.cancelled, result.slots) == (
-        False,
-        [(utc("2026-03-06 14:00"), utc("2026-03-06 16:00"))],
-    )
-
-
-def test_deferred_consecutive_slots_cancelled_when_no_run_fits_in_48_hours() -> None:
-    result = slice_slots(SLOTS, 5 * 3600, START, "deferredConsecutiveSlots")
-    assert result.cancelled
-    assert result.shortfall_seconds == 3600
-
-
-def test_unknown_slicing_condition_is_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown slicing condition"):
-        slice_slots(SLOTS, 60, START, "randomSlots")
