@@ -20,7 +20,7 @@ COMMANDS = (
     ("cohortflow.cli.ingest", "cohorts"),
     ("cohortflow.cli.dispatch", "dispatch"),
     ("cohortflow.cli.dispatch", "plan"),
-    ("cohortflow.cli.dispatch", "campaign"),
+    ("cohortflow.cli.campaign", "campaign"),
     ("cohortflow.cli.dispatch", "outcomes"),
     ("cohortflow.cli.batches", "batch"),
     ("cohortflow.cli.campaigns", "campaigns"),

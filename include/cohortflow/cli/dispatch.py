@@ -1,4 +1,4 @@
-"""``cohortflow dispatch | plan | campaign | outcomes``: dispatch from the command line.
+"""``cohortflow dispatch | plan | outcomes``: dispatch from the command line.
 
 The same library functions the Airflow DAGs call; credentials come from environment
 variables (``COHORTFLOW_PROVIDER_<CONN_ID or KIND>_KEY``, see ``providers/credentials.py``).
@@ -10,15 +10,13 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cohortflow.cli.common import (
-    CAMPAIGNS,
     JSON,
     WAREHOUSE,
-    campaign_named,
     default_warehouse,
     fail,
     parse_now,
@@ -26,7 +24,7 @@ from cohortflow.cli.common import (
 from cohortflow.errors import CohortflowError
 
 if TYPE_CHECKING:
-    from cohortflow.dispatch.campaign_state import Action
+    pass
 
 def _show_time(value: dt.datetime | None, zone: Any) -> str:
     return value.astimezone(zone).isoformat(timespec="minutes") if value else "no window"
@@ -102,12 +100,15 @@ def dispatch(
         until = f" until {_show_time(outcome.until, zone)}" if outcome.status == "deferred" else ""
         click.echo(f"  {outcome.status:<11} {outcome.ref.idempotency_key}  "
                    f"{outcome.recipients} recipients{until}  {outcome.detail}".rstrip())
-    for batch, reason in plan.cancelled:
-        click.echo(f"  cancelled   {batch.idempotency_key}  {len(batch.rows)} recipients  {reason}")
     for item in plan.deferred:
         where = f" ({', '.join(item.zones)})" if item.zones else ""
         click.echo(f"  deferred    {item.recipients} recipients{where} until "
                    f"{_show_time(item.until, zone)}: {item.reason}")
+    if report.delivery is not None:
+        step = report.delivery
+        when = f" at {step.scheduled_at}" if step.scheduled_at else ""
+        click.echo(f"  provider send {step.status}{when}: {step.recipients} recipients in "
+                   f"{step.batches} batches {step.detail}".rstrip())
     click.echo(f"sent {report.count('submitted')}, failed {report.count('failed')}, "
                f"unconfirmed {report.count('unconfirmed')}, "
                f"to retry {report.count('retry_later')}, deferred "
@@ -163,118 +164,6 @@ def plan(campaign_path: Path, warehouse: Path | None, now_text: str | None, as_j
     click.echo(f"planned {result.planned}, unreachable {result.unreachable}")
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-
-
-@click.group()
-def campaign() -> None:
-    """Pause, resume or cancel a campaign, show its status, or retry its failed batches.
-
-    Settings may change only while a campaign is paused or scheduled: pause, edit the YAML,
-    then resume (which records the new settings).
-
-    \b
-    Example:
-      cohortflow campaign pause loans --warehouse warehouse
-      cohortflow campaign resume loans
-    """
-
-
-def _status_command(action: str) -> click.Command:
-    @click.command(name=action, help=(
-        f"{action.capitalize()} a campaign (recorded in the warehouse's campaign-state ledger)."
-        f"\n\n\b\nExample:\n  cohortflow campaign {action} loans --warehouse warehouse"
-    ))
-    @click.argument("campaign_id")
-    @WAREHOUSE
-    @CAMPAIGNS
-    @JSON
-    def command(
-        campaign_id: str, warehouse: Path | None, campaigns: Path | None, as_json: bool
-    ) -> None:
-        from cohortflow.dispatch import change_status
-
-        try:
-            config = campaign_named(campaign_id, campaigns)
-            target = warehouse or default_warehouse()
-            state = change_status(config, target, cast("Action", action))
-        except CohortflowError as exc:
-            fail(exc)
-            return
-        if as_json:
-            click.echo(json.dumps(state.as_dict(), indent=2))
-        else:
-            click.echo(f"campaign {campaign_id} is now {state.status}")
-
-    return command
-
-
-for _action in ("pause", "resume", "cancel"):
-    campaign.add_command(_status_command(_action))
-
-
-@campaign.command(name="retry-failed")
-@click.argument("campaign_id")
-@WAREHOUSE
-@CAMPAIGNS
-@JSON
-def retry_failed(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
-                 as_json: bool) -> None:
-    """Plan again the recipients of the campaign's failed batches (refused by the provider, or
-    never sent), once the cause is fixed: the next dispatch sends them in new batches.
-
-    \b
-    Example:
-      cohortflow campaign retry-failed loans --warehouse warehouse
-    """
-    from cohortflow.dispatch import retry_failed as release_failed
-
-    try:
-        released = release_failed(campaign_named(campaign_id, campaigns),
-                                  warehouse or default_warehouse())
-    except CohortflowError as exc:
-        fail(exc)
-    if as_json:
-        click.echo(json.dumps([view.as_dict() for view in released], indent=2))
-        return
-    recipients = sum(view.recipients for view in released)
-    click.echo(f"campaign {campaign_id}: {len(released)} failed batches released; "
-               f"{recipients} recipients go out with the next dispatch")
-
-
-@campaign.command(name="status")
-@click.argument("campaign_id")
-@WAREHOUSE
-@CAMPAIGNS
-@JSON
-def status(campaign_id: str, warehouse: Path | None, campaigns: Path | None,
-           as_json: bool) -> None:
-    """Show a campaign's effective status, activation time and whether its settings changed.
-
-    \b
-    Example:
-      cohortflow campaign status loans --warehouse warehouse
-    """
-    from cohortflow.dispatch import read_state
-
-    try:
-        config = campaign_named(campaign_id, campaigns)
-        state = read_state(config, warehouse or default_warehouse())
-    except CohortflowError as exc:
-        fail(exc)
-        return
-    data = state.as_dict()
-    data["settings_changed"] = (
-        state.fingerprint is not None and state.fingerprint != config.settings_fingerprint()
-    )
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    click.echo(f"campaign {campaign_id}: {state.status}")
-    click.echo(f"  activated at: {data['activated_at'] or '-'}")
-    click.echo(f"  last change:  {data['updated_at'] or '-'}")
-    if data["settings_changed"]:
-        click.echo("  settings changed since last recorded"
-                   + ("; pause it first" if state.status == "active" else ""))
 
 
 @click.command()

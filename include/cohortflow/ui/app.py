@@ -84,8 +84,13 @@ class CampaignRow:
     waiting: int = 0
     failed: int = 0
     cancelled: int = 0
+    rejected: int = 0  # refused by the provider by name
+    confirmed: int = 0  # reported by the provider as valid or imported
+    provider_rejected: int = 0  # reported by the provider as refused (by count)
+    unreported: int = 0  # taken in, no report (yet) from the provider
     batches: int | None = None
     pending_batches: int | None = None
+    provider_note: str | None = None  # settings the provider does not hold, an unknown send
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,8 @@ def load_overview(warehouse: Path, campaigns_dir: Path, sql_dir: Path) -> Overvi
             counts = _rows_by_campaign(
                 conn,
                 render_sql(
-                    sql_dir, "ui/02_campaign_counts.sql", has_deliveries=overview.dispatch_tables
+                    sql_dir, "ui/02_campaign_counts.sql", has_deliveries=overview.dispatch_tables,
+                    has_batches="batches" in tables,
                 ),
             )
         batches = (
@@ -231,10 +237,12 @@ def _campaign_rows(
     rows = []
     for campaign_id in sorted(ids):
         row = CampaignRow(
-            campaign_id=campaign_id, status=campaign_status(campaign_id, warehouse, campaigns_dir)
+            campaign_id=campaign_id, status=campaign_status(campaign_id, warehouse, campaigns_dir),
+            provider_note=provider_note(campaign_id, warehouse, campaigns_dir),
         )
         row.cohorts = sum(1 for c in cohorts if c.campaign_id == campaign_id)
-        for key in ("recipients", "sent", "unconfirmed", "waiting", "failed", "cancelled"):
+        for key in ("recipients", "sent", "unconfirmed", "waiting", "failed", "cancelled",
+                    "rejected", "confirmed", "provider_rejected", "unreported"):
             setattr(row, key, int(counts.get(campaign_id, {}).get(key, 0)))
         if campaign_id in batches:
             row.batches = int(batches[campaign_id]["batches"])
@@ -252,6 +260,17 @@ def campaign_status(campaign_id: str, warehouse: Path, campaigns_dir: Path) -> s
         return str(read_state(find_campaign(campaigns_dir, campaign_id), warehouse).status)
     except (CohortflowError, ImportError, OSError, ValueError, KeyError):
         return "unknown"
+
+
+def provider_note(campaign_id: str, warehouse: Path, campaigns_dir: Path) -> str | None:
+    """What an operator must know about the campaign at its provider (None: all is well)."""
+    try:
+        from cohortflow.config import find_campaign
+        from cohortflow.dispatch.provider_setup import attention
+
+        return attention(find_campaign(campaigns_dir, campaign_id), warehouse)
+    except (CohortflowError, ImportError, OSError, ValueError, KeyError):
+        return None
 
 
 def artefact_path(warehouse: Path, campaign_id: str, cohort_id: str, name: str) -> Path | None:

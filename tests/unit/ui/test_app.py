@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -206,10 +207,10 @@ def test_campaign_counts_come_from_the_latest_delivery_attempt(client, warehouse
         first, second, third = (r[0] for r in rows[:3])
         conn.execute(
             "create table batches as select * from (values "
-            "('loans', $c, 1, 0, 'k1', 3, 'submitted', null, now()),"
-            " ('loans', $c, 2, 1, 'k2', 1, 'pending', null, now()))"
+            "('loans', $c, 1, 0, 'k1', 3, 'submitted', null, now(), 3, 2, 1),"
+            " ('loans', $c, 2, 1, 'k2', 1, 'pending', null, now(), null, null, null))"
             " t(campaign_id, cohort_id, batch_number, attempt, idempotency_key, recipients,"
-            " status, error, created_at)",
+            " status, error, created_at, accepted, confirmed, provider_rejected)",
             {"c": loans},
         )
         conn.execute(
@@ -227,9 +228,10 @@ def test_campaign_counts_come_from_the_latest_delivery_attempt(client, warehouse
     row = page.split('data-campaign="loans"', 1)[1].split("</tr>", 1)[0]
     valid = summaries["loans"].valid_records
 
-    # 2 sent (row a, and row b on its retry), row d waits for a retry, the rest never sent.
-    assert _numbers(row)[:7] == [1, valid, 2, 0, valid - 2, 0, 0]
-    assert "2 (1)" in row
+    # 2 sent (row a, and row b on its retry), row d waits for a retry, the rest never sent;
+    # the provider confirmed 2 of the first batch's 3 and refused 1.
+    assert _numbers(row)[:8] == [1, valid, 2, 0, valid - 2, 0, 0, 0]
+    assert "2 / 1 / 0" in row and "2 (1)" in row
     assert "Nothing dispatched yet" not in page
 
 
@@ -257,7 +259,9 @@ def test_unconfirmed_batches_are_counted_and_listed_with_their_ids(client, wareh
             "create table batches as select 'loans' as campaign_id, $c as cohort_id,"
             " 1 as batch_number, 0 as attempt, 'loans:' || $c || ':000001:0' as idempotency_key,"
             " count(*) as recipients, 'unconfirmed' as status,"
-            " 'timed out (ReadTimeout)' as error, now() as created_at"
+            " 'timed out (ReadTimeout)' as error, now() as created_at,"
+            " null::bigint as accepted, null::bigint as confirmed,"
+            " null::bigint as provider_rejected"
             " from recipients where cohort_id = $c",
             {"c": loans},
         )
@@ -275,6 +279,28 @@ def test_unconfirmed_batches_are_counted_and_listed_with_their_ids(client, wareh
     listed = page.split('id="unconfirmed"', 1)[1].split("</table>", 1)[0]
     assert f"loans:{loans}:000001:0" in listed and "ReadTimeout" in listed
     assert "resolve_delivered" in page
+
+
+def test_settings_the_provider_refused_are_shown_with_what_to_do(client, warehouse):
+    """A Sarvam campaign whose settings update was refused: uploads wait, and the page says
+    why and what to do (the ledger record as dispatch writes it)."""
+    from cohortflow.dispatch.provider_setup import settings_update_for
+
+    update = settings_update_for(find_campaign(CAMPAIGNS, "loans"))
+    assert update is not None
+    folder = warehouse / "ledgers" / "provider_settings" / "loans"
+    folder.mkdir(parents=True)
+    (folder / "000001-refused.json").write_text(json.dumps({
+        "fingerprint": update.fingerprint, "status": "refused", "at": "2026-03-02T05:30:00+00:00",
+        "error": "HTTP 400: Updates are only allowed when the campaign is in paused or "
+                 "scheduled status", "method": "PATCH", "url": update.url, "actor": "dispatch",
+    }))
+
+    page = client.get("/").text
+    note = page.split('data-note="loans"', 1)[1].split("</tr>", 1)[0]
+    assert "sarvam refused the settings update" in note
+    assert "cohortflow campaign sync loans" in note
+    assert 'data-note="reminders"' not in page
 
 
 def test_no_catalog_yet_is_explained(tmp_path):
