@@ -1,8 +1,10 @@
 """Reading a CSV cohort file into the raw table (see :mod:`cohortflow.ingest.raw`).
 
-The delimiter (``, ; TAB |``) is detected from a sample; the header is read by Python's csv
-module, the rows by DuckDB's CSV reader with every column as text. UTF-8 only (with or without
-BOM): UTF-16 and other encodings are reported, never guessed at.
+The delimiter (``, ; TAB |``) is detected from a sample, unless the file starts with Excel's
+``sep=X`` line, which names it (and is not the header); the header is read by Python's csv
+module, the rows by DuckDB's CSV reader with every column as text. Lines may end in CRLF, LF or
+CR alone (old Mac and some ERP exports). UTF-8 only (with or without BOM): UTF-16 and other
+encodings are reported, never guessed at.
 """
 
 from __future__ import annotations
@@ -76,20 +78,30 @@ def detect_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
+#: Excel's first line naming the delimiter (``sep=;``): any one character but a quote or a
+#: line break, then the end of the line.
+SEP_LINE = re.compile(r"sep=([^\"\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
+
+
 def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
     """Load the CSV at ``path`` into the raw table; blocking problems raise CohortError."""
     sample = _sniff_text(path)
-    delimiter = detect_delimiter(sample)
+    sep_line = SEP_LINE.match(sample)
+    if sep_line:
+        delimiter, sample, skip = sep_line.group(1), sample[sep_line.end():], 2
+    else:
+        delimiter, skip = detect_delimiter(sample), 1
     try:
-        headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
-    except (StopIteration, csv.Error) as exc:
+        # newline="": a CR alone ends a line too, as in the files DuckDB reads below
+        headers = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
         raise CohortError(
             f"{path.name}: cannot read the header row ({exc})", code="unreadable_file"
         ) from None
     headers = [h.strip() for h in headers]
     check_headers(path.name, headers)
     check_balanced_quotes(path, delimiter)
-    _load_csv(conn, path, column_count=len(headers), delimiter=delimiter)
+    _load_csv(conn, path, column_count=len(headers), delimiter=delimiter, skip=skip)
     row_count = number_rows(conn)
     return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter)
 
@@ -101,18 +113,20 @@ LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_lin
 
 
 def _load_csv(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str
+    conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str,
+    skip: int = 1,
 ) -> None:
     """Create ``raw_table`` (``c1 .. cN`` and :data:`OVERFLOW_COLUMN`, all VARCHAR) from the CSV
-    at ``path``: with DuckDB's default line size and its parallel reader first; again with room
+    at ``path``, after its first ``skip`` lines (the header, and a ``sep=`` line): with DuckDB's
+    default line size and its parallel reader first; again with room
     for lines up to :data:`LONG_LINE_BYTES` if a line is longer, and without the parallel reader
     if that one cannot split the file."""
     options = {"path": str(path), "delim": delimiter, "quote": '"'}
     long_lines, parallel = False, True
     while True:
         try:
-            conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines),
-                         options)
+            conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines,
+                                  skip=skip), options)
             return
         except duckdb.OutOfMemoryException:
             raise  # the machine's limit, not the file's fault: ingest says what to do
@@ -126,8 +140,8 @@ def _load_csv(
                 raise _unreadable(path, exc) from None
 
 
-def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool) -> str:
-    # The header line is skipped; the table's rowid (insertion order) numbers the data rows.
+def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int) -> str:
+    # The header line (and a sep= line) is skipped; the table's rowid (insertion order) numbers the data rows.
     # A temp table: its blocks are never compressed and checkpointed into the scratch
     # database of a large cohort, only spilled when memory runs short.
     line_size = f"max_line_size = {LONG_LINE_BYTES:d}, " if long_lines else ""
@@ -136,7 +150,7 @@ def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool) -> str:
     return f"""
         create or replace temp table raw_table as
         select *
-        from read_csv($path, header = false, auto_detect = false, skip = 1,
+        from read_csv($path, header = false, auto_detect = false, skip = {skip:d},
                       columns = {columns}, delim = $delim, quote = $quote, escape = $quote,
                       null_padding = true, strict_mode = false,
                       {line_size}parallel = {str(parallel).lower()})
