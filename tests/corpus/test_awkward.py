@@ -9,6 +9,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from cohortflow.cli import main
 from tests.unit.helpers import run
 
 AWKWARD = Path(__file__).with_name("awkward")
@@ -16,8 +19,11 @@ AWKWARD = Path(__file__).with_name("awkward")
 
 def awkward(tmp_path: Path, name: str) -> Path:
     """A copy of ``awkward/<name>`` in ``tmp_path`` (with its mapping, if it has one)."""
-    source = shutil.copyfile(AWKWARD / name, tmp_path / name)
-    return Path(source)
+    source = Path(shutil.copyfile(AWKWARD / name, tmp_path / name))
+    mapping = AWKWARD / f"{source.stem}.mapping.json"
+    if mapping.is_file():
+        shutil.copyfile(mapping, tmp_path / mapping.name)
+    return source
 
 
 # --------------------------------------------------------------------------- line endings
@@ -38,3 +44,16 @@ def test_excel_sep_line_sets_the_delimiter_and_is_not_the_header(tmp_path):
     assert outcome.summary.headers == ["phone", "customer_id", "name"]
     assert [r["name"] for r in outcome.recipients] == ["Rao, Asha", "Ravi"]
     assert outcome.summary.total_records == 2
+
+
+# --------------------------------------------------------------------------- mapping files
+
+
+def test_mapping_that_repeats_a_key_is_an_error_naming_the_key(tmp_path):
+    source = awkward(tmp_path, "repeated_key.csv")
+
+    result = CliRunner().invoke(main, ["process", str(source), "--out", str(tmp_path / "out")])
+
+    assert result.exit_code == 2
+    assert "repeated_key.mapping.json: the key 'phone_number' is given twice" in result.stderr
+    assert not (tmp_path / "out" / "recipients.parquet").exists()
