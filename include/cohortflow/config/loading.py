@@ -37,7 +37,7 @@ def format_validation_error(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-class _RepeatedKey(ValueError):
+class _RepeatedKeyError(ValueError):
     """A JSON object names the same key twice (json.loads would keep the last silently)."""
 
 
@@ -45,7 +45,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise _RepeatedKey(key)
+            raise _RepeatedKeyError(key)
         seen[key] = value
     return seen
 
@@ -63,7 +63,7 @@ def read_structured(path: Path) -> Any:
         if path.suffix.lower() == ".json":
             return json.loads(text, object_pairs_hook=_unique_keys)
         return yaml.safe_load(text)
-    except _RepeatedKey as exc:
+    except _RepeatedKeyError as exc:
         raise ConfigError(
             f"{path}: the key {exc.args[0]!r} is given twice in the same object; keep one of "
             "them (only one value can be used)"

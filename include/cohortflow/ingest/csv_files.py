@@ -15,9 +15,17 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from cohortflow.errors import CohortError
-from cohortflow.ingest.raw import OVERFLOW_COLUMN, RawCohort, check_headers, number_rows
+from cohortflow.ingest.raw import (
+    RawCohort,
+    check_headers,
+    create_extras,
+    is_blank,
+    number_rows,
+    trim_headers,
+)
 
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 256 * 1024
@@ -98,12 +106,16 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         raise CohortError(
             f"{path.name}: cannot read the header row ({exc})", code="unreadable_file"
         ) from None
-    headers = [h.strip() for h in headers]
+    source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
     check_balanced_quotes(path, delimiter)
-    _load_csv(conn, path, column_count=len(headers), delimiter=delimiter, skip=skip)
+    lenient = _load_csv(conn, path, column_count=len(headers), delimiter=delimiter, skip=skip)
     row_count = number_rows(conn)
-    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter)
+    extras = (_surplus_fields(conn, path, delimiter=delimiter, skip=skip, width=len(headers),
+                              row_count=row_count) if lenient else [])
+    create_extras(conn, extras)
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter,
+                     source_headers=source_headers)
 
 
 #: The longest line a CSV may have (a 10 MB cell is in the bad-input corpus). DuckDB's default
@@ -115,19 +127,21 @@ LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_lin
 def _load_csv(
     conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str,
     skip: int = 1,
-) -> None:
-    """Create ``raw_table`` (``c1 .. cN`` and :data:`OVERFLOW_COLUMN`, all VARCHAR) from the CSV
-    at ``path``, after its first ``skip`` lines (the header, and a ``sep=`` line): with DuckDB's
-    default line size and its parallel reader first; again with room
-    for lines up to :data:`LONG_LINE_BYTES` if a line is longer, and without the parallel reader
-    if that one cannot split the file."""
+) -> bool:
+    """Create ``raw_table`` (``c1 .. cN``, all VARCHAR) from the CSV at ``path``, after its
+    first ``skip`` lines (the header, and a ``sep=`` line): with DuckDB's strict parser, its
+    default line size and its parallel reader first; again with room for lines up to
+    :data:`LONG_LINE_BYTES` if a line is longer, without the parallel reader if that one cannot
+    split the file, and with the lenient parser if the strict one refuses a row (one with more
+    fields than the header, or a stray quote). Returns whether the lenient parser was needed:
+    it drops surplus fields, which :func:`_surplus_fields` then finds."""
     options = {"path": str(path), "delim": delimiter, "quote": '"'}
-    long_lines, parallel = False, True
+    long_lines, parallel, strict = False, True, True
     while True:
         try:
             conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines,
-                                  skip=skip), options)
-            return
+                                  skip=skip, strict=strict), options)
+            return not strict
         except duckdb.OutOfMemoryException:
             raise  # the machine's limit, not the file's fault: ingest says what to do
         except duckdb.Error as exc:
@@ -136,25 +150,82 @@ def _load_csv(
                 long_lines = True
             elif parallel and "parallel" in message:
                 parallel = False
+            elif strict:
+                strict = False
             else:
                 raise _unreadable(path, exc) from None
 
 
-def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int) -> str:
-    # The header line (and a sep= line) is skipped; the table's rowid (insertion order) numbers the data rows.
-    # A temp table: its blocks are never compressed and checkpointed into the scratch
-    # database of a large cohort, only spilled when memory runs short.
+def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int,
+             strict: bool) -> str:
+    # The header line (and a sep= line) is skipped; the table's rowid (insertion order)
+    # numbers the data rows. A temp table: its blocks are never compressed and checkpointed
+    # into the scratch database of a large cohort, only spilled when memory runs short.
     line_size = f"max_line_size = {LONG_LINE_BYTES:d}, " if long_lines else ""
-    names = [f"c{i}" for i in range(1, column_count + 1)] + [OVERFLOW_COLUMN]
-    columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, column_count + 1)) + "}"
     return f"""
         create or replace temp table raw_table as
         select *
         from read_csv($path, header = false, auto_detect = false, skip = {skip:d},
                       columns = {columns}, delim = $delim, quote = $quote, escape = $quote,
-                      null_padding = true, strict_mode = false,
+                      null_padding = true, strict_mode = {str(strict).lower()},
                       {line_size}parallel = {str(parallel).lower()})
     """
+
+
+def _surplus_fields(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str, skip: int, width: int,
+    row_count: int,
+) -> list[tuple[int, list[str]]]:
+    """The data rows with a non-blank field beyond the header's ``width``, each with its
+    surplus fields up to the last non-blank one, read by Python's csv module.
+
+    Both parsers must see the same rows: the same number of them, and the same last field
+    within the header on each row listed. Otherwise (stray quotes read two ways) the row's
+    values cannot be told apart, and the cohort fails rather than guess."""
+    found: list[tuple[int, list[str]]] = []
+    boundary: list[str] = []
+    number = 0
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        records = csv.reader(handle, delimiter=delimiter)
+        for _ in range(skip):
+            next(records, None)
+        for record in records:
+            if not record:
+                continue  # a blank line: DuckDB skips it too
+            number += 1
+            surplus = record[width:]
+            while surplus and is_blank(surplus[-1]):
+                surplus.pop()
+            if surplus:
+                found.append((number, surplus))
+                boundary.append(record[width - 1])
+    mismatch = _first_mismatch(conn, found, boundary, width) if number == row_count else 0
+    if number != row_count or mismatch:
+        where = f"row {mismatch}" if mismatch else "a row"
+        raise CohortError(
+            f"{path.name}: {where} has more fields than the header, and its quotes can be read "
+            "two ways, so its values cannot be told apart; put values holding the delimiter or "
+            'a quote in double quotes (a quote inside as "") and drop the file again',
+            code="unreadable_file",
+        )
+    return found
+
+
+def _first_mismatch(conn: duckdb.DuckDBPyConnection, found: list[tuple[int, list[str]]],
+                    boundary: list[str], width: int) -> int:
+    """The first of ``found``'s rows whose field ``width`` DuckDB read otherwise, or 0."""
+    conn.register("_surplus_check", pa.table({
+        "row_number": pa.array([number for number, _ in found], pa.int64()),
+        "value": pa.array(boundary, pa.string()),
+    }))
+    try:
+        result = conn.execute(
+            f"select min(row_number) from _surplus_check join raw_rows using (row_number) "
+            f"where coalesce(c{width:d}, '') <> value").fetchall()
+    finally:
+        conn.unregister("_surplus_check")
+    return int(result[0][0] or 0)
 
 
 def check_balanced_quotes(path: Path, delimiter: str) -> None:

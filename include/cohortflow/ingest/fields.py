@@ -31,6 +31,18 @@ class OutputField:
     source_sql: str  # positional column (c3) or a bound parameter ($value_2)
     format: str | None
     required: bool
+    column: str | None = None  # the positional column it is read from, if any
+
+    @property
+    def stored(self) -> bool:
+        """Whether its value is kept per row in ``final_all`` (formatted or fixed); otherwise
+        the outputs read the file's cell again (``column``)."""
+        return self.format is not None or self.column is None
+
+    @property
+    def output_sql(self) -> str:
+        """Its value when the outputs are written (04_recipients.sql)."""
+        return f"value_{self.index}" if self.stored else str(self.column)
 
 
 def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
@@ -69,12 +81,10 @@ def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) ->
             )
     fields = []
     for index, (name, source) in enumerate(mapping.output_fields().items(), start=1):
-        source_sql = (
-            raw.column_for(source.column_name)
-            if source.column_name is not None
-            else f"$value_{index}::varchar"
-        )
-        fields.append(OutputField(index, name, source_sql, source.format, source.required))
+        column = raw.column_for(source.column_name) if source.column_name is not None else None
+        source_sql = column or f"$value_{index}::varchar"
+        fields.append(OutputField(index, name, source_sql, source.format, source.required,
+                                  column))
     return fields
 
 
