@@ -6,13 +6,14 @@ The files are copied to a temporary folder first: processing writes beside its i
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from cohortflow.cli import main
-from tests.unit.helpers import run
+from tests.unit.helpers import assert_failed, run
 
 AWKWARD = Path(__file__).with_name("awkward")
 
@@ -193,3 +194,32 @@ def test_a_file_of_2000_columns_completes_within_the_default_memory_limit(
     assert len(outcome.recipient_columns) == 2002  # row_number, phone_number, region, ...
     assert outcome.rejected_header[-2:] == ["col_2000", "rejected_reason"]
     assert outcome.rejected[0]["col_2000"] == "v0_2000"
+
+
+def test_output_names_differing_only_in_case_fail_naming_both(tmp_path):
+    outcome = run(awkward(tmp_path, "case_collision.csv"), infer=True)
+
+    assert_failed(outcome, "name_collision", "'name' and 'Name' differ only in case")
+
+
+# --------------------------------------------------------------------------- masking
+
+
+def test_a_file_without_a_header_row_fails_without_showing_a_number(tmp_path):
+    outcome = run(awkward(tmp_path, "no_header.csv"), infer=True)
+
+    assert_failed(outcome, "missing_column", "headers are: ••••••3210, C000, Asha")
+    assert outcome.summary_json["headers"] == ["••••••3210", "C000", "Asha"]
+    for text in (json.dumps(outcome.summary_json, ensure_ascii=False),
+                 (outcome.out_dir / "report.html").read_text(encoding="utf-8")):
+        assert "9876543210" not in text
+
+
+def test_the_report_masks_every_column_holding_phone_numbers(tmp_path):
+    outcome = run(awkward(tmp_path, "two_phone_columns.csv"), infer=True)
+
+    report = (outcome.out_dir / "report.html").read_text(encoding="utf-8")
+    assert outcome.rejected_row_numbers == [1, 3]
+    assert "9876500001" not in report
+    assert "<td>••••••0001</td>" in report
+    assert "<td>C1</td>" in report

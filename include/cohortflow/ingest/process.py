@@ -40,6 +40,7 @@ from cohortflow.ingest.raw import RawCohort, rows_between_sql
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
 from cohortflow.ingest.workspace import MEMORY_LIMIT_ENV, Workspace, drop_tables, memory_limit
+from cohortflow.masking import mask_phones_in
 from cohortflow.phones import create_phone_lookup
 from cohortflow.render import MACRO_PREFIX, MacroFiles
 from cohortflow.settings import env_name, get_settings
@@ -162,7 +163,7 @@ def _run(
     region = (request.region or campaign.default_region).upper()
     with timer.step("read"):
         raw = read_cohort_file(conn, request.source, max_workbook_bytes=settings.max_workbook_bytes)
-    summary.headers = raw.headers
+    summary.headers = [mask_phones_in(header) for header in raw.headers]
     summary.sheet = raw.sheet
     mapping = _mapping_for(request, raw, summary)
     with timer.step("blocking_checks"):

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from cohortflow.errors import CohortError
+from cohortflow.masking import mask_phones_in
 
 
 def is_blank(value: str | None) -> bool:
@@ -117,7 +118,8 @@ def check_headers(file_name: str, headers: list[str]) -> None:
     duplicates = []
     for position, header in enumerate(headers, start=1):
         if header in seen:
-            duplicates.append(f"{header!r} (columns {seen[header]} and {position})")
+            duplicates.append(
+                f"{mask_phones_in(header)!r} (columns {seen[header]} and {position})")
         seen.setdefault(header, position)
     if duplicates:
         raise CohortError(
