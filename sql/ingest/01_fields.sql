@@ -1,29 +1,29 @@
 -- fields: one row per data row with every mapped field, formatted (the phone's results join on
 -- row_number: phone_lookup).
--- Blank values are never passed to a formatting macro; a macro returning NULL for a non-blank
--- value marks a formatting failure (rejected later as format_error:<field>).
+-- Blank values (whitespace only: _text.sql) are never passed to a formatting macro; a macro
+-- returning NULL for a non-blank value marks a formatting failure (rejected later as
+-- format_error:<field>).
 -- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
 -- source: the rows of this chunk (a view over raw_rows, see ingest.py).
 -- A query, not a table: 02_row_checks.sql includes it as its `fields` CTE, so the formatted
 -- fields are never materialised on their own.
+{%- from "ingest/_text.sql" import blank %}
 with sourced as (
     select
-        row_number,
-        c_overflow as overflow
+        row_number
         {%- for field in fields %},
         {{ field.source_sql }} as raw_{{ loop.index }}
         {%- endfor %}
     from {{ source }}
 )
 select
-    row_number,
-    overflow
+    row_number
     {%- for field in fields %},
     raw_{{ loop.index }},
     {%- if field.format %}
-    case when nullif(trim(raw_{{ loop.index }}), '') is null then raw_{{ loop.index }}
+    case when {{ blank("raw_" ~ loop.index) }} then raw_{{ loop.index }}
          else fmt_{{ field.format }}(raw_{{ loop.index }}) end as value_{{ loop.index }},
-    (nullif(trim(raw_{{ loop.index }}), '') is not null
+    (not {{ blank("raw_" ~ loop.index) }}
         and fmt_{{ field.format }}(raw_{{ loop.index }}) is null) as format_failed_{{ loop.index }}
     {%- else %}
     raw_{{ loop.index }} as value_{{ loop.index }},

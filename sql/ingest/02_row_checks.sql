@@ -1,11 +1,14 @@
 -- checked: every row with its E.164 number (and phone_key, the same number as an integer: its
--- digits after '+', which E.164 keeps to 15, the first never 0), region, formatted fields and
--- the row-level reasons found so far (invalid phone, malformed row, missing required field,
--- formatting failure, do-not-contact).
+-- digits after '+', which E.164 keeps to 15, the first never 0), region, the extension its
+-- phone cell holds, formatted fields and the row-level reasons found so far (invalid phone,
+-- malformed row, missing required field, formatting failure, do-not-contact).
 -- phone_lookup(row_number, e164, region, error) holds the result of each row with a phone;
--- dnc_numbers(e164) holds the campaign's do-not-contact list.
+-- phone_notes(row_number, extension, second_number) what else the parser read from a phone
+-- cell (ingest/phone_notes.py); raw_extras(row_number, extras) the surplus fields of rows
+-- longer than the header; dnc_numbers(e164) the campaign's do-not-contact list.
 -- A query: 03_dedupe.sql includes it as its `checked` CTE (simple templates), or ingest.py
 -- materialises it for the Jinja renderer.
+{%- from "ingest/_text.sql" import blank %}
 with fields as (
 {% include "ingest/01_fields.sql" %}
 )
@@ -14,6 +17,7 @@ select
     phone_lookup.e164,
     substr(phone_lookup.e164, 2)::bigint as phone_key,
     phone_lookup.region,
+    case when not phone_notes.second_number then phone_notes.extension end as phone_extension,
     {%- for field in fields %}
     fields.value_{{ field.index }},
     {%- endfor %}
@@ -22,11 +26,15 @@ select
     -- list_filter() and joined at the end)
     nullif(concat_ws('; ',
         case when phone_lookup.e164 is null
-             then 'invalid_phone: ' || coalesce(phone_lookup.error, 'phone number is empty') end,
-        case when fields.overflow is not null
-             then 'malformed_row: the row has more fields than the header' end,
+             then 'invalid_phone: ' || coalesce(phone_lookup.error, 'phone number is empty')
+             when phone_notes.second_number
+             then 'invalid_phone: the cell holds two phone numbers (the parser read the second '
+                  || 'as an extension); put each number on a row of its own' end,
+        case when raw_extras.extras is not null
+             then 'malformed_row: the row has more fields than the header; the extra fields: '
+                  || to_json(raw_extras.extras) end,
         {%- for field in fields if field.required %}
-        case when nullif(trim(raw_{{ field.index }}), '') is null
+        case when {{ blank("raw_" ~ field.index) }}
              then {{ ("missing_required:" ~ field.name ~ ": required value is empty") | literal }} end,
         {%- endfor %}
         {%- for field in fields if field.format %}
@@ -38,3 +46,5 @@ select
     ), '') as reasons
 from fields
 left join phone_lookup on phone_lookup.row_number = fields.row_number
+left join phone_notes on phone_notes.row_number = fields.row_number
+left join raw_extras on raw_extras.row_number = fields.row_number

@@ -2,9 +2,10 @@
 -- the first occurrence of a number is kept, later ones name the kept row, also across chunks
 -- (seen: phone_key, kept_row of earlier chunks). Numbers are compared as integers (phone_key):
 -- grouping and joining them is faster than strings, and they take less memory. One row per
--- data row of the chunk, in file order, with only what the outputs need: the number as
--- phone_key only, rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest.py
--- appends the rows to `final_all`.
+-- data row of the chunk, in file order, with only what the outputs need beside the file's own
+-- cells: the number as phone_key only, formatted and fixed values, the Jinja renders,
+-- rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest.py appends the
+-- rows to `final_all`, which therefore stays narrow however wide the file is.
 -- Either `checked` is this query's own CTE (02_row_checks.sql) and a simple template's message
 -- is rendered later, from the stored fields, by 04_recipients.sql (message_sql); or `checked`
 -- is a table, with rendered(row_number, message, payload, render_error) holding the Jinja
@@ -43,7 +44,19 @@ kept as (  -- unless an earlier chunk kept the number already
     left join seen using (phone_key)
 )
 select
-    rendered_checks.* exclude (reasons, e164),
+    rendered_checks.row_number,
+    rendered_checks.phone_key,
+    rendered_checks.region,
+    rendered_checks.phone_extension,
+    -- only the values that are not the file's own cells: formatted or fixed values (the
+    -- others are read from raw_table when the outputs are written: 04_recipients.sql)
+    {%- for field in fields if field.stored %}
+    rendered_checks.value_{{ field.index }},
+    {%- endfor %}
+    {%- if not message_sql %}
+    rendered_checks.message,
+    rendered_checks.payload,
+    {%- endif %}
     case when reasons is null and kept.kept_row < rendered_checks.row_number
          then 'duplicate_phone: same number as row ' || kept.kept_row || ', which is kept'
          else reasons end as rejected_reason

@@ -193,6 +193,6 @@ CREATE OR REPLACE TEMP MACRO fmt_amount(x) AS
 -- carriage return gets a leading single quote, so the original value stays recoverable.
 CREATE OR REPLACE TEMP MACRO fmt_csv_safe(x) AS
     CASE
-        WHEN left(x, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || x
+        WHEN regexp_matches(x, '^[=+\-@\t\r]') THEN '''' || x
         ELSE x
     END;

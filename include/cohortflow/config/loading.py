@@ -36,7 +36,22 @@ def format_validation_error(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _RepeatedKeyError(ValueError):
+    """A JSON object names the same key twice (json.loads would keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKeyError(key)
+        seen[key] = value
+    return seen
+
+
 def read_structured(path: Path) -> Any:
+    """The JSON or YAML data of ``path``; a JSON object that repeats a key is a ConfigError
+    naming the key (only one of the two values could be used)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -45,8 +60,13 @@ def read_structured(path: Path) -> Any:
         raise ConfigError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
         return yaml.safe_load(text)
+    except _RepeatedKeyError as exc:
+        raise ConfigError(
+            f"{path}: the key {exc.args[0]!r} is given twice in the same object; keep one of "
+            "them (only one value can be used)"
+        ) from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
 

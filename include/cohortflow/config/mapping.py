@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from cohortflow.config.base import StrictModel
 from cohortflow.errors import CohortError
+from cohortflow.masking import masked_list
 
 #: The only keys Sarvam accepts under ``app_overrides``.
 ALLOWED_OVERRIDES = ("initial_bot_message", "initial_state_name", "initial_language_name")
@@ -122,7 +123,7 @@ def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mappi
     if phone is None:
         raise CohortError(
             "no mapping was given and no phone column could be recognised; expected one of "
-            f"{', '.join(PHONE_HEADERS)}; headers are: {', '.join(headers)}. "
+            f"{', '.join(PHONE_HEADERS)}; headers are: {masked_list(headers)}. "
             "Add a <name>.mapping.json beside the file or a mapping to the campaign config.",
             code="missing_column",
         )

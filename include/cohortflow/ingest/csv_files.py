@@ -1,8 +1,10 @@
 """Reading a CSV cohort file into the raw table (see :mod:`cohortflow.ingest.raw`).
 
-The delimiter (``, ; TAB |``) is detected from a sample; the header is read by Python's csv
-module, the rows by DuckDB's CSV reader with every column as text. UTF-8 only (with or without
-BOM): UTF-16 and other encodings are reported, never guessed at.
+The delimiter (``, ; TAB |``) is detected from a sample, unless the file starts with Excel's
+``sep=X`` line, which names it (and is not the header); the header is read by Python's csv
+module, the rows by DuckDB's CSV reader with every column as text. Lines may end in CRLF, LF or
+CR alone (old Mac and some ERP exports). UTF-8 only (with or without BOM): UTF-16 and other
+encodings are reported, never guessed at.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from cohortflow.errors import CohortError
-from cohortflow.ingest.raw import OVERFLOW_COLUMN, RawCohort, check_headers, number_rows
+from cohortflow.ingest.raw import (
+    RawCohort,
+    check_headers,
+    create_extras,
+    is_blank,
+    number_rows,
+    trim_headers,
+)
 
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 256 * 1024
@@ -76,22 +86,36 @@ def detect_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
+#: Excel's first line naming the delimiter (``sep=;``): any one character but a quote or a
+#: line break, then the end of the line.
+SEP_LINE = re.compile(r"sep=([^\"\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
+
+
 def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
     """Load the CSV at ``path`` into the raw table; blocking problems raise CohortError."""
     sample = _sniff_text(path)
-    delimiter = detect_delimiter(sample)
+    sep_line = SEP_LINE.match(sample)
+    if sep_line:
+        delimiter, sample, skip = sep_line.group(1), sample[sep_line.end():], 2
+    else:
+        delimiter, skip = detect_delimiter(sample), 1
     try:
-        headers = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
-    except (StopIteration, csv.Error) as exc:
+        # newline="": a CR alone ends a line too, as in the files DuckDB reads below
+        headers = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
+    except csv.Error as exc:
         raise CohortError(
             f"{path.name}: cannot read the header row ({exc})", code="unreadable_file"
         ) from None
-    headers = [h.strip() for h in headers]
+    source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
     check_balanced_quotes(path, delimiter)
-    _load_csv(conn, path, column_count=len(headers), delimiter=delimiter)
+    lenient = _load_csv(conn, path, column_count=len(headers), delimiter=delimiter, skip=skip)
     row_count = number_rows(conn)
-    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter)
+    extras = (_surplus_fields(conn, path, delimiter=delimiter, skip=skip, width=len(headers),
+                              row_count=row_count) if lenient else [])
+    create_extras(conn, extras)
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter,
+                     source_headers=source_headers)
 
 
 #: The longest line a CSV may have (a 10 MB cell is in the bad-input corpus). DuckDB's default
@@ -101,19 +125,23 @@ LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_lin
 
 
 def _load_csv(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str
-) -> None:
-    """Create ``raw_table`` (``c1 .. cN`` and :data:`OVERFLOW_COLUMN`, all VARCHAR) from the CSV
-    at ``path``: with DuckDB's default line size and its parallel reader first; again with room
-    for lines up to :data:`LONG_LINE_BYTES` if a line is longer, and without the parallel reader
-    if that one cannot split the file."""
+    conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str,
+    skip: int = 1,
+) -> bool:
+    """Create ``raw_table`` (``c1 .. cN``, all VARCHAR) from the CSV at ``path``, after its
+    first ``skip`` lines (the header, and a ``sep=`` line): with DuckDB's strict parser, its
+    default line size and its parallel reader first; again with room for lines up to
+    :data:`LONG_LINE_BYTES` if a line is longer, without the parallel reader if that one cannot
+    split the file, and with the lenient parser if the strict one refuses a row (one with more
+    fields than the header, or a stray quote). Returns whether the lenient parser was needed:
+    it drops surplus fields, which :func:`_surplus_fields` then finds."""
     options = {"path": str(path), "delim": delimiter, "quote": '"'}
-    long_lines, parallel = False, True
+    long_lines, parallel, strict = False, True, True
     while True:
         try:
-            conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines),
-                         options)
-            return
+            conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines,
+                                  skip=skip, strict=strict), options)
+            return not strict
         except duckdb.OutOfMemoryException:
             raise  # the machine's limit, not the file's fault: ingest says what to do
         except duckdb.Error as exc:
@@ -122,25 +150,82 @@ def _load_csv(
                 long_lines = True
             elif parallel and "parallel" in message:
                 parallel = False
+            elif strict:
+                strict = False
             else:
                 raise _unreadable(path, exc) from None
 
 
-def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool) -> str:
-    # The header line is skipped; the table's rowid (insertion order) numbers the data rows.
-    # A temp table: its blocks are never compressed and checkpointed into the scratch
-    # database of a large cohort, only spilled when memory runs short.
+def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int,
+             strict: bool) -> str:
+    # The header line (and a sep= line) is skipped; the table's rowid (insertion order)
+    # numbers the data rows. A temp table: its blocks are never compressed and checkpointed
+    # into the scratch database of a large cohort, only spilled when memory runs short.
     line_size = f"max_line_size = {LONG_LINE_BYTES:d}, " if long_lines else ""
-    names = [f"c{i}" for i in range(1, column_count + 1)] + [OVERFLOW_COLUMN]
-    columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, column_count + 1)) + "}"
     return f"""
         create or replace temp table raw_table as
         select *
-        from read_csv($path, header = false, auto_detect = false, skip = 1,
+        from read_csv($path, header = false, auto_detect = false, skip = {skip:d},
                       columns = {columns}, delim = $delim, quote = $quote, escape = $quote,
-                      null_padding = true, strict_mode = false,
+                      null_padding = true, strict_mode = {str(strict).lower()},
                       {line_size}parallel = {str(parallel).lower()})
     """
+
+
+def _surplus_fields(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str, skip: int, width: int,
+    row_count: int,
+) -> list[tuple[int, list[str]]]:
+    """The data rows with a non-blank field beyond the header's ``width``, each with its
+    surplus fields up to the last non-blank one, read by Python's csv module.
+
+    Both parsers must see the same rows: the same number of them, and the same last field
+    within the header on each row listed. Otherwise (stray quotes read two ways) the row's
+    values cannot be told apart, and the cohort fails rather than guess."""
+    found: list[tuple[int, list[str]]] = []
+    boundary: list[str] = []
+    number = 0
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        records = csv.reader(handle, delimiter=delimiter)
+        for _ in range(skip):
+            next(records, None)
+        for record in records:
+            if not record:
+                continue  # a blank line: DuckDB skips it too
+            number += 1
+            surplus = record[width:]
+            while surplus and is_blank(surplus[-1]):
+                surplus.pop()
+            if surplus:
+                found.append((number, surplus))
+                boundary.append(record[width - 1])
+    mismatch = _first_mismatch(conn, found, boundary, width) if number == row_count else 0
+    if number != row_count or mismatch:
+        where = f"row {mismatch}" if mismatch else "a row"
+        raise CohortError(
+            f"{path.name}: {where} has more fields than the header, and its quotes can be read "
+            "two ways, so its values cannot be told apart; put values holding the delimiter or "
+            'a quote in double quotes (a quote inside as "") and drop the file again',
+            code="unreadable_file",
+        )
+    return found
+
+
+def _first_mismatch(conn: duckdb.DuckDBPyConnection, found: list[tuple[int, list[str]]],
+                    boundary: list[str], width: int) -> int:
+    """The first of ``found``'s rows whose field ``width`` DuckDB read otherwise, or 0."""
+    conn.register("_surplus_check", pa.table({
+        "row_number": pa.array([number for number, _ in found], pa.int64()),
+        "value": pa.array(boundary, pa.string()),
+    }))
+    try:
+        result = conn.execute(
+            f"select min(row_number) from _surplus_check join raw_rows using (row_number) "
+            f"where coalesce(c{width:d}, '') <> value").fetchall()
+    finally:
+        conn.unregister("_surplus_check")
+    return int(result[0][0] or 0)
 
 
 def check_balanced_quotes(path: Path, delimiter: str) -> None:

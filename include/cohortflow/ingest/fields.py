@@ -17,6 +17,7 @@ import pyarrow as pa
 from cohortflow.config import CampaignConfig, Mapping
 from cohortflow.errors import CohortError
 from cohortflow.ingest.raw import RawCohort
+from cohortflow.masking import mask_phones_in, masked_list
 from cohortflow.render.jinja import LayoutTemplate, MessageTemplate, check_template, render_rows
 from cohortflow.render.sql_templates import message_expression
 from cohortflow.settings import get_settings
@@ -31,6 +32,18 @@ class OutputField:
     source_sql: str  # positional column (c3) or a bound parameter ($value_2)
     format: str | None
     required: bool
+    column: str | None = None  # the positional column it is read from, if any
+
+    @property
+    def stored(self) -> bool:
+        """Whether its value is kept per row in ``final_all`` (formatted or fixed); otherwise
+        the outputs read the file's cell again (``column``)."""
+        return self.format is not None or self.column is None
+
+    @property
+    def output_sql(self) -> str:
+        """Its value when the outputs are written (04_recipients.sql)."""
+        return f"value_{self.index}" if self.stored else str(self.column)
 
 
 def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
@@ -41,10 +54,10 @@ def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) ->
         if m.column_name is not None and m.column_name not in raw.headers
     ]
     if missing:
-        described = ", ".join(f"{col!r} (for {name})" for name, col in missing)
+        described = ", ".join(f"{mask_phones_in(col)!r} (for {name})" for name, col in missing)
         raise CohortError(
             f"mapped column(s) {described} not found among the headers; headers are: "
-            f"{', '.join(raw.headers)}. Fix the mapping's column_name or the file's header.",
+            f"{masked_list(raw.headers)}. Fix the mapping's column_name or the file's header.",
             code="missing_column",
         )
     if campaign.variables:
@@ -67,15 +80,36 @@ def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) ->
                 f"{campaign.campaign_id!r} are not mapped; add them to app_variables",
                 code="unmapped_variable",
             )
+    check_output_names(list(mapping.output_fields()))
     fields = []
     for index, (name, source) in enumerate(mapping.output_fields().items(), start=1):
-        source_sql = (
-            raw.column_for(source.column_name)
-            if source.column_name is not None
-            else f"$value_{index}::varchar"
-        )
-        fields.append(OutputField(index, name, source_sql, source.format, source.required))
+        column = raw.column_for(source.column_name) if source.column_name is not None else None
+        source_sql = column or f"$value_{index}::varchar"
+        fields.append(OutputField(index, name, source_sql, source.format, source.required,
+                                  column))
     return fields
+
+
+#: The columns recipients.parquet has besides the mapping's fields.
+RECIPIENT_COLUMNS = ("row_number", "phone_number", "region", "phone_extension", "message",
+                     "payload")
+
+
+def check_output_names(names: list[str]) -> None:
+    """Blocking: two output columns whose names differ only in case (``name`` and ``Name``)
+    cannot both be columns of recipients.parquet (DuckDB would rename one ``Name_1``)."""
+    by_key: dict[str, list[str]] = {}
+    for name in [*RECIPIENT_COLUMNS, *names]:
+        by_key.setdefault(name.casefold(), []).append(name)
+    clashes = [spelled for spelled in by_key.values() if len(spelled) > 1]
+    if clashes:
+        described = "; ".join(" and ".join(map(repr, spelled)) for spelled in clashes)
+        raise CohortError(
+            f"output fields {described} differ only in case, so they cannot be columns of "
+            "recipients.parquet side by side; rename one in the mapping (or the header, for an "
+            "inferred mapping)",
+            code="name_collision",
+        )
 
 
 def field_params(mapping: Mapping, fields: list[OutputField]) -> dict[str, Any]:

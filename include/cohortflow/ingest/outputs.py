@@ -1,13 +1,15 @@
 """Writing a cohort's artefacts: recipients, rejections and rejected rows, checked first.
 
-Each output is a DuckDB view over the per-chunk tables (``final_all``, ``rejected_rows``),
-written by ``COPY`` to a temporary file; the Parquet files are validated against their
+Each output is a DuckDB view over ``raw_table`` (the file's cells) and ``final_all`` (what the
+checks found, one row per data row), paired row by row, written by ``COPY`` to a temporary
+file; the Parquet files are validated against their
 contracts (:mod:`cohortflow.ingest.contracts`), and only once every check has passed are the
 files renamed into place, so a reader never sees a half-written or unchecked artefact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import duckdb
 from cohortflow.ingest import contracts
 from cohortflow.ingest.fields import OutputField
 from cohortflow.ingest.workspace import drop_tables
+from cohortflow.render.csvsafe import csv_safe
 from cohortflow.sqlfiles import quote_identifier, render_sql
 from cohortflow.warehouse.paths import RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE
 from cohortflow.warehouse.summary import CohortSummary
@@ -25,18 +28,50 @@ from cohortflow.warehouse.summary import CohortSummary
 #: than dictionary-encoded: columns of mostly unique values (numbers, messages, ids) are left
 #: to zstd instead of growing large dictionaries.
 DICTIONARY_VALUES = 4096
+#: DuckDB's rows per Parquet row group, which its writer holds in memory before writing.
+ROW_GROUP_ROWS = 122_880
+#: Cells per row group at most: a wide file's row groups hold fewer rows, so the writer's
+#: memory follows the cells, not the columns times a fixed number of rows.
+ROW_GROUP_CELLS = 8_000_000
+#: The name of the reasons column of rejected.csv, unless the file has a column of that name.
+REASON_COLUMN = "rejected_reason"
 
 
 def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     """Write ``table`` (in its stored order) to ``path`` as zstd parquet (the caller writes to
     a temporary name and renames once the contracts have passed); zstd level 1 writes faster
-    than the default level for about the same size."""
+    than the default level for about the same size. A table of more than
+    ``ROW_GROUP_CELLS / ROW_GROUP_ROWS`` (65) columns gets smaller row groups, and DuckDB's
+    default dictionary limit: with :data:`DICTIONARY_VALUES`, 2,000 columns of 10,000 rows took
+    DuckDB's writer past its memory limit."""
     target = str(path).replace("'", "''")
+    width = len(conn.sql(f"select * from {quote_identifier(table)} limit 0").columns)
+    rows = max(2048, ROW_GROUP_CELLS // max(width, 1))
+    layout = (f"row_group_size {rows:d}" if rows < ROW_GROUP_ROWS
+              else f"dictionary_size_limit {DICTIONARY_VALUES:d}")
     conn.execute(
         f"copy (select * from {quote_identifier(table)}) to '{target}' "
-        "(format parquet, compression zstd, compression_level 1, "
-        f"dictionary_size_limit {DICTIONARY_VALUES:d})"
+        f"(format parquet, compression zstd, compression_level 1, {layout})"
     )
+
+
+def reason_column(headers: Sequence[str]) -> str:
+    """The name of rejected.csv's reasons column: ``rejected_reason``, with a ``_`` in front
+    as many times as needed to differ from every header of the file (ignoring case and
+    surrounding whitespace, as a spreadsheet or a database reading it back would)."""
+    taken = {header.strip().casefold() for header in headers}
+    name = REASON_COLUMN
+    while name.casefold() in taken:
+        name = "_" + name
+    return name
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV line quoted as DuckDB's writer quotes (a cell holding ``,`` ``"`` CR or LF is
+    put in quotes, a quote doubled), ending in LF."""
+    quoted = ['"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+              for cell in cells]
+    return ",".join(quoted) + "\n"
 
 
 def create_outputs(
@@ -49,12 +84,21 @@ def create_outputs(
     has_message: bool,
     has_payload: bool,
 ) -> None:
-    """The outputs over ``final_all`` and ``rejected_rows``, in file order: the views
-    ``recipients_out``, ``rejected_out`` and ``rejections_view`` (materialised as the table
-    ``rejections_out`` by :func:`write_outputs`)."""
+    """The outputs over ``raw_table`` and ``final_all``, in file order: the views
+    ``recipients_out``, ``recipient_keys`` (its number columns, from ``final_all`` alone),
+    ``rejected_rows``, ``rejected_out`` and ``rejections_view`` (materialised as the table
+    ``rejections_out`` by :func:`write_outputs`). ``phone_extension`` is a column of the
+    recipients only when one of them has an extension."""
+    has_extension = conn.execute(
+        "select count(*) from final_all "
+        "where rejected_reason is null and phone_extension is not null").fetchall()[0][0] > 0
     conn.execute("create or replace temp view recipients_out as " + render_sql(
         sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
-        has_message=has_message, has_payload=has_payload))
+        has_message=has_message, has_payload=has_payload, has_extension=has_extension))
+    conn.execute("create or replace temp view recipient_keys as select row_number, "
+                 "'+' || phone_key as phone_number from final_all where rejected_reason is null")
+    conn.execute("create or replace temp view rejected_rows as " + render_sql(
+        sql_dir, "ingest/05_rejected_rows.sql", columns=columns))
     conn.execute("create or replace temp view rejections_view as " + render_sql(
         sql_dir, "ingest/07_rejections.sql", columns=columns))
     conn.execute("create or replace temp view rejected_out as " + render_sql(
@@ -107,18 +151,12 @@ def write_outputs(
     try:
         write_parquet(conn, "recipients_out", files[RECIPIENTS_FILE])
         pending.checks.append(contracts.start_validation(
-            conn, "recipients_out", files[RECIPIENTS_FILE], contracts.arrow_schema("Recipients")))
-        named = ", ".join(
-            [f"{column['source']} as {quote_identifier(column['header'])}" for column in columns]
-            + ["rejected_reason"]
-        )
-        conn.execute(
-            f"copy (select {named} from rejected_out) to '{sql_path(files[REJECTED_FILE])}' "
-            "(header, delimiter ',', quote '\"')"
-        )
+            conn, "recipient_keys", files[RECIPIENTS_FILE], contracts.arrow_schema("Recipients")))
+        write_rejected_csv(conn, columns, files[REJECTED_FILE], summary)
         conn.execute("create or replace temp table rejections_out as "
                      "select * from rejections_view")
-        drop_tables(conn, "rejected_out", "rejections_view", "rejected_rows")
+        drop_tables(conn, "rejected_out", "rejections_view", "rejected_rows", "recipient_keys",
+                    "recipients_out", "raw_table")
         write_parquet(conn, "rejections_out", files[REJECTIONS_FILE])
         pending.checks.append(contracts.start_validation(
             conn, "rejections_out", files[REJECTIONS_FILE], contracts.arrow_schema("Rejections")))
@@ -129,9 +167,29 @@ def write_outputs(
     return pending
 
 
+def write_rejected_csv(
+    conn: duckdb.DuckDBPyConnection, columns: list[dict[str, str]], path: Path,
+    summary: CohortSummary,
+) -> None:
+    """Write rejected.csv: the header line as the file has it (each name neutralised like a
+    cell, then the reasons column, :func:`reason_column`), then the rejected rows."""
+    headers = [column["header"] for column in columns]
+    summary.rejected_reason_column = reason_column(headers)
+    header = csv_line([str(csv_safe(name)) for name in headers]
+                      + [summary.rejected_reason_column])
+    if not conn.execute("select count(*) from final_all "
+                        "where rejected_reason is not null").fetchall()[0][0]:
+        path.write_text(header, encoding="utf-8")  # COPY would add an empty line
+        return
+    conn.execute(f"copy (select * from rejected_out) to '{sql_path(path)}' "
+                 "(header false, delimiter ',', quote '\"', prefix $header, suffix $end)",
+                 {"header": header, "end": "\n"})
+
+
 def _count(conn: duckdb.DuckDBPyConnection, summary: CohortSummary) -> None:
     """The summary's counts, from the output tables; they must add up to the rows read."""
-    summary.valid_records = conn.execute("select count(*) from recipients_out").fetchall()[0][0]
+    summary.valid_records = conn.execute(
+        "select count(*) from final_all where rejected_reason is null").fetchall()[0][0]
     summary.rejected_records = conn.execute(
         "select count(*) from rejections_out").fetchall()[0][0]
     codes = conn.execute(  # in order of first appearance, as the counts are sorted stably

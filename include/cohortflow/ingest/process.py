@@ -35,12 +35,14 @@ from cohortflow.ingest.outputs import (
     remove_stale,
     write_outputs,
 )
+from cohortflow.ingest.phone_notes import create_phone_notes
 from cohortflow.ingest.raw import RawCohort, rows_between_sql
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
 from cohortflow.ingest.workspace import MEMORY_LIMIT_ENV, Workspace, drop_tables, memory_limit
+from cohortflow.masking import mask_phones_in
 from cohortflow.phones import create_phone_lookup
-from cohortflow.render import MACRO_PREFIX, MacroFiles, csv_safe
+from cohortflow.render import MACRO_PREFIX, MacroFiles
 from cohortflow.settings import env_name, get_settings
 from cohortflow.sqlfiles import render_sql
 from cohortflow.warehouse.paths import SUMMARY_FILE
@@ -161,7 +163,8 @@ def _run(
     region = (request.region or campaign.default_region).upper()
     with timer.step("read"):
         raw = read_cohort_file(conn, request.source, max_workbook_bytes=settings.max_workbook_bytes)
-    summary.headers = raw.headers
+    summary.headers = [mask_phones_in(header) for header in raw.headers]
+    summary.sheet = raw.sheet
     mapping = _mapping_for(request, raw, summary)
     with timer.step("blocking_checks"):
         fields = output_fields(raw, mapping, campaign)
@@ -178,8 +181,8 @@ def _run(
     params = field_params(mapping, fields)
     phone_column = raw.column_for(mapping.phone_number.column_name or "")
     columns = [
-        {"source": source, "header": str(csv_safe(header))}
-        for source, header in zip(raw.columns, raw.headers, strict=True)
+        {"source": source, "header": header}
+        for source, header in zip(raw.columns, raw.source_headers, strict=True)
     ]
     with timer.step("dnc"):
         dnc_path = request.dnc or campaign.dnc
@@ -196,8 +199,7 @@ def _run(
     size = settings.chunk_rows
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
-        # linearly with the file. Duplicates across chunks are found through `seen`; the
-        # rejected rows keep their original columns from the chunk while it is at hand.
+        # linearly with the file. Duplicates across chunks are found through `seen`.
         conn.execute("create or replace temp view chunk_rows as "
                      + rows_between_sql(first, first + size - 1, raw.row_count))
         with timer.step("phones"):
@@ -207,6 +209,7 @@ def _run(
                 f"where {phone_column} is not null",
                 region, fast=settings.fast_paths,
             )
+            create_phone_notes(conn, sql_dir, phone_column, region)
         if rendered_sql is None:  # Jinja renders the rows that pass the checks
             with timer.step("row_checks"):
                 conn.execute(f"create or replace temp table checked as {checks_sql}", params)
@@ -218,10 +221,8 @@ def _run(
             if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
                 conn.execute("insert into seen select phone_key, row_number from final_all "
                              f"where row_number >= {first:d} and rejected_reason is null")
-            conn.execute(f"{_into('rejected_rows', first)} "
-                         + render_sql(sql_dir, "ingest/05_rejected_rows.sql", first=first))
-            drop_tables(conn, "phone_lookup", "checked", "rendered")
-    drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_table")
+            drop_tables(conn, "phone_lookup", "phone_notes", "checked", "rendered")
+    drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_extras")
     with timer.step("write"):
         create_outputs(conn, fields, columns, sql_dir, message_sql=rendered_sql,
                        has_message=message is not None, has_payload=layout is not None)

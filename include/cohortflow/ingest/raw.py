@@ -2,20 +2,33 @@
 
 The table ``raw_table`` (exposed as the view ``raw_rows``) holds one VARCHAR column per header,
 named positionally ``c1 .. cN`` (header names can be anything a user typed; positional names
-keep the SQL simple and safe), plus ``c_overflow`` holding the first surplus field of a CSV row
-that has more fields than the header, and a 1-based ``row_number`` (the data-row number in the
-file). Every cell is text.
+keep the SQL simple and safe), and a 1-based ``row_number`` (the data-row number in the file).
+Every cell is text. The table ``raw_extras(row_number, extras)`` lists the rows that have
+more fields than the header with a non-blank one among them, with every surplus field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
 from cohortflow.errors import CohortError
+from cohortflow.masking import mask_phones_in
 
-OVERFLOW_COLUMN = "c_overflow"
+
+def is_blank(value: str | None) -> bool:
+    """Whether ``value`` is None, empty or only whitespace as ``str.isspace`` counts it (the
+    SQL checks use the same set: ``blank`` in sql/ingest/_text.sql)."""
+    return value is None or not value.strip()
+
+
+def trim_headers(headers: list[str]) -> list[str]:
+    """Header names as the mapping matches them: without surrounding whitespace."""
+    return [header.strip() for header in headers]
+
+
 #: More columns than this is a blocking error: a cohort needs a handful of columns, and very
 #: wide files make the CSV reader's buffers grow past the memory limit.
 MAX_COLUMNS = 2000
@@ -25,10 +38,16 @@ MAX_COLUMNS = 2000
 class RawCohort:
     """A cohort file loaded into ``raw_rows``: its headers and how many data rows it has."""
 
-    headers: list[str]
+    headers: list[str]  # trimmed: what a mapping's column_name is matched against
     row_count: int
     source_format: str  # "csv" | "xlsx" | "xls" | "ods"
     delimiter: str | None = None
+    source_headers: list[str] = field(default_factory=list)  # as written in the file
+    sheet: str | None = None  # the worksheet read, for workbooks
+
+    def __post_init__(self) -> None:
+        if not self.source_headers:
+            object.__setattr__(self, "source_headers", list(self.headers))
 
     @property
     def columns(self) -> list[str]:
@@ -51,6 +70,18 @@ def number_rows(conn: duckdb.DuckDBPyConnection) -> int:
     # fetchall, not fetchone: a half-consumed result would block the connection's next query.
     result = conn.execute("select count(*) from raw_table").fetchall()[0]
     return int(result[0]) if result else 0
+
+
+def create_extras(
+    conn: duckdb.DuckDBPyConnection, extras: list[tuple[int, list[str]]]
+) -> None:
+    """Create ``raw_extras(row_number, extras)`` from (row number, surplus fields) pairs."""
+    conn.register("_raw_extras", pa.table({
+        "row_number": pa.array([number for number, _ in extras], pa.int64()),
+        "extras": pa.array([values for _, values in extras], pa.list_(pa.string())),
+    }))
+    conn.execute("create or replace temp table raw_extras as select * from _raw_extras")
+    conn.unregister("_raw_extras")
 
 
 def rows_between_sql(first: int, last: int, row_count: int) -> str:
@@ -87,7 +118,8 @@ def check_headers(file_name: str, headers: list[str]) -> None:
     duplicates = []
     for position, header in enumerate(headers, start=1):
         if header in seen:
-            duplicates.append(f"{header!r} (columns {seen[header]} and {position})")
+            duplicates.append(
+                f"{mask_phones_in(header)!r} (columns {seen[header]} and {position})")
         seen.setdefault(header, position)
     if duplicates:
         raise CohortError(

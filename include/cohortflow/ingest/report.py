@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cohortflow.masking import looks_like_phone, mask_phones_in
 from cohortflow.phones.library import mask_phone
-from cohortflow.render.csvsafe import FORMULA_TRIGGERS
+from cohortflow.render.csvsafe import FORMULA_TRIGGERS, csv_safe
 from cohortflow.render.pages import page_environment
 from cohortflow.warehouse.paths import REJECTED_FILE, REPORT_FILE
 from cohortflow.warehouse.summary import CohortSummary
@@ -137,7 +138,8 @@ def _mapping_groups(mapping: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
 def rejected_sample(
     path: Path, phone: str | None, *, limit: int = SAMPLE_ROWS
 ) -> RejectedSample | None:
-    """The first ``limit`` rows of ``rejected.csv`` with the ``phone`` column masked.
+    """The first ``limit`` rows of ``rejected.csv`` with the ``phone`` column masked, and every
+    other column where one of those rows holds a value written like a phone number.
 
     When the phone column cannot be found among the headers, no rows are shown at all: a
     sample that might hold full phone numbers is worse than no sample.
@@ -157,22 +159,34 @@ def rejected_sample(
                 phone_column=phone,
                 note="the phone column is unknown, so no rows are shown (download rejected.csv)",
             )
-        rows: list[list[str]] = []
+        raw_rows: list[list[str]] = []
         for row in reader:
-            if len(rows) >= limit:
+            if len(raw_rows) >= limit:
                 break
-            cells = [_cut(cell) for cell in row]
-            if index < len(cells):
-                cells[index] = mask_phone(_unquote(row[index]))
-            rows.append(cells)
+            raw_rows.append([_unquote(cell) for cell in row])
+    # every column holding a value written like a phone number is masked like the phone column
+    # (a second phone column, a phone pushed into another column); the reasons column keeps
+    # its text with such values masked inside it (surplus fields are quoted there)
+    masked = {index} | {i for row in raw_rows for i, cell in enumerate(row)
+                        if looks_like_phone(cell)}
+    reasons = len(headers) - 1
+    rows = [[mask_phone(cell) if i in masked and i != reasons
+             else _cut(mask_phones_in(cell)) if i == reasons else _cut(cell_of(row_cells, i))
+             for i, cell in enumerate(row_cells)]
+            for row_cells in raw_rows]
     return RejectedSample(headers=headers, rows=rows, phone_column=phone)
+
+
+def cell_of(cells: list[str], index: int) -> str:
+    """A cell as rejected.csv has it (with its spreadsheet-safety quote)."""
+    return csv_safe(cells[index]) or ""
 
 
 def _phone_index(headers: list[str], phone: str | None) -> int | None:
     if phone is None:
         return None
     for index, header in enumerate(headers):
-        if _unquote(header) == phone:
+        if _unquote(header).strip() == phone:
             return index
     return None
 

@@ -31,6 +31,8 @@ class CohortSummary(BaseModel):
     created_at: str
     updated_at: str
     headers: list[str] = Field(default_factory=list)
+    sheet: str | None = None  # the worksheet read, for a workbook
+    rejected_reason_column: str | None = None  # the reasons column's name in rejected.csv
     mapping: dict[str, Any] | None = None
     mapping_inferred: bool = False
     mapping_source: str | None = None

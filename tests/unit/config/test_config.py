@@ -383,3 +383,12 @@ def test_inferred_mapping_leaves_headers_named_like_recipient_columns_unmapped()
     mapping = infer_mapping(["phone", "region", "row_number", "message", "name"])
 
     assert list(mapping.app_variables) == ["name"]
+
+
+def test_mapping_repeating_a_variable_name_is_an_error_naming_it(tmp_path):
+    path = write_text(tmp_path, "m.mapping.json", '{"phone_number": {"column_name": "mobile"}, '
+                      '"app_variables": {"name": {"column_name": "first"}, '
+                      '"name": {"column_name": "last"}}}')
+
+    with pytest.raises(ConfigError, match=r"m\.mapping\.json: the key 'name' is given twice"):
+        load_mapping(path)

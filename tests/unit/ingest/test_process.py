@@ -707,7 +707,8 @@ def test_row_with_more_fields_than_the_header_is_rejected_as_malformed(tmp_path)
 
     outcome = run(source)
 
-    assert outcome.reason_of(1) == "malformed_row: the row has more fields than the header"
+    assert outcome.reason_of(1) == (
+        'malformed_row: the row has more fields than the header; the extra fields: ["extra"]')
     assert [r["row_number"] for r in outcome.recipients] == [2]
 
 

@@ -17,7 +17,7 @@ from cohortflow.errors import CohortError
 from cohortflow.ingest.csv_files import detect_delimiter
 from cohortflow.ingest.raw import rows_between_sql
 from cohortflow.ingest.readers import read_cohort_file
-from cohortflow.ingest.workbooks import cell_text
+from cohortflow.ingest.workbooks import cell_text, first_visible_sheet
 from tests.unit.helpers import (
     assert_failed,
     run,
@@ -475,3 +475,41 @@ def test_a_chunk_selects_exactly_its_rows_in_file_order(tmp_path, first, last, e
                         "order by row_number").fetchall()
 
     assert rows == [(n, str(n)) for n in expected]
+
+
+def test_xlsx_rows_sent_in_small_batches_are_the_same_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr("cohortflow.ingest.workbooks.BATCH_CELLS", 4)  # 2 rows of 2 columns
+    source = write_xlsx(tmp_path, "c.xlsx", [["phone", "name"], *[[9876543210 + i, f"n{i}"]
+                                                                  for i in range(5)]])
+
+    _, rows = read_rows(source)
+
+    assert rows == [(i + 1, str(9876543210 + i), f"n{i}") for i in range(5)]
+
+
+def test_xlsx_empty_rows_between_data_rows_are_data_rows_and_trailing_ones_are_not(tmp_path):
+    source = write_xlsx(tmp_path, "c.xlsx", [["phone"], [9876543210], [None], [9876543211],
+                                              [None], [None]])
+
+    _, rows = read_rows(source)
+
+    assert rows == [(1, "9876543210"), (2, None), (3, "9876543211")]
+
+
+def test_a_workbook_without_a_visible_worksheet_fails_naming_its_sheets():
+    from python_calamine import SheetMetadata, SheetTypeEnum, SheetVisibleEnum
+
+    sheets = [SheetMetadata("Secret", SheetTypeEnum.WorkSheet, SheetVisibleEnum.Hidden),
+              SheetMetadata("Chart", SheetTypeEnum.ChartSheet, SheetVisibleEnum.Visible)]
+
+    with pytest.raises(CohortError, match="c.xlsx: the workbook has no visible worksheet "
+                                          r"\(hidden: 'Secret', 'Chart'\)"):
+        first_visible_sheet("c.xlsx", sheets)
+
+
+def test_csv_whose_rows_the_two_parsers_split_differently_fails_rather_than_guess(tmp_path):
+    # a stray quote in an unquoted field, on a row with a surplus field
+    source = write_text(tmp_path, "c.csv", 'phone,name\n9876543210,"Rao" Jr,x\n')
+
+    assert_failed(run(source, mapping=PHONE_ONLY), "unreadable_file", "row 1 has more fields",
+                  "cannot be told apart")

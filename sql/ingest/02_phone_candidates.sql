@@ -1,0 +1,9 @@
+-- phone candidates: the distinct phone cells of this chunk that were valid and may hold an
+-- extension or a second number (ingest/phone_notes.py parses them again): a cell of digits
+-- (of any script), spaces and the separators + ( ) [ ] . - / (ASCII or full-width) has no room
+-- for one; every marker of an extension (x, ext, #, ;, ',', ~ ...) is outside that set.
+select distinct chunk_rows.{{ phone_column }}
+from chunk_rows
+join phone_lookup using (row_number)
+where phone_lookup.e164 is not null
+  and not regexp_full_match(chunk_rows.{{ phone_column }}, '[\p{Nd}\s\p{Z}+＋()（）\[\]［］.．\-‐‑‒–—―−－/／]*')
