@@ -88,13 +88,23 @@ international as (
     from prefixed
 ),
 after_code_np as (
-    select *, case when after_code is not null then _ph_np_{{ default_key }}(after_code) end as np_len
+    select
+        *,
+        case when after_code is not null then _ph_np_{{ default_key }}(after_code) end as np_len,
+        case when after_code is not null then _ph_tf_{{ default_key }}(after_code) end as transformed
     from international
 ),
 after_code_stripped as (
+    -- _maybe_strip_national_prefix_carrier_code: the transformed number when the rule's last
+    -- group matched, else the number without the prefix; either only if the number was not
+    -- a possible one before and is no more after
     select
         *,
         case when after_code is null or np_len < 0 then null
+             when transformed is not null then
+                 case when _ph_gen_{{ default_key }}(after_code)
+                           and not _ph_gen_{{ default_key }}(transformed) then after_code
+                      else transformed end
              when np_len = 0 then after_code
              when _ph_gen_{{ default_key }}(after_code)
                   and not _ph_gen_{{ default_key }}(substr(after_code, np_len + 1)) then after_code

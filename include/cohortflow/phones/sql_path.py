@@ -35,6 +35,7 @@ from cohortflow.phones.library import (
 from cohortflow.phones.rules import (
     DIGIT_PATTERN_CHARACTERS,
     NON_GEO,
+    RegionRules,
     code_context,
     country_codes_pattern,
     length_details,
@@ -80,6 +81,18 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
         defined.update(rule.key for rule in rules)
 
 
+def _transform_keys(keys: Iterable[str]) -> list[str]:
+    """The metadata keys among ``keys`` whose national prefix has a transform rule the SQL
+    mirrors (``_ph_tf_<key>`` is not a constant NULL)."""
+    return sorted(key for key in keys if key != LIBRARY_KEY and _rules_of_key(key).transform_group)
+
+
+def _rules_of_key(key: str) -> RegionRules:
+    if key.startswith("n"):  # a non-geographic calling code
+        return region_rules(NON_GEO, int(key[1:]))
+    return region_rules(key, phonenumbers.country_code_for_region(key))
+
+
 def regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[dict[str, Any]],
                      defined: set[str], default_key: str) -> list[tuple[str, int]]:
     """The regions told apart by leading digits, not defined yet, that a value of
@@ -95,6 +108,7 @@ def regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[
         keys = sorted({code["main_key"] for code in shared} | {default_key})
         found = conn.execute(render_sql(
             sql_dir, "phones/01_regions_present.sql", options=checked, codes=shared, keys=keys,
+            transform_keys=_transform_keys(keys),
             prefix_digits=prefix_digits([option["leading_digits"] for option in checked]),
         )).fetchall()[0]
         needed += [option for option, present in zip(checked, found, strict=True) if present]
@@ -159,6 +173,7 @@ def decide_in_sql(
     conn.execute(render_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
+        transform_keys=_transform_keys(by_key),
         details=length_details(), non_geo=NON_GEO, errors=parse_errors(),
         defined=defined, library_key=LIBRARY_KEY,
         e164_max_digits=E164_MAX_DIGITS, e164_too_long=E164_TOO_LONG,
