@@ -18,7 +18,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from cohortflow.phones.library import PARSE_ERRORS, POSSIBILITY_ERRORS
+from cohortflow.phones.library import EMPTY, PARSE_ERRORS, POSSIBILITY_ERRORS
 
 NON_GEO = "001"
 #: Number types in the order of phonenumbers' ``_number_type_helper`` (mobile is last).
@@ -254,6 +254,8 @@ def may_match_empty(pattern: str | None) -> bool:
 def parse_errors() -> dict[str, str]:
     messages = PARSE_ERRORS
     return {
+        "empty": EMPTY,
+        "not_a_number": messages[NumberParseException.NOT_A_NUMBER],
         "too_short_after_idd": messages[NumberParseException.TOO_SHORT_AFTER_IDD],
         "invalid_country_code": messages[NumberParseException.INVALID_COUNTRY_CODE],
         "too_short": messages[NumberParseException.TOO_SHORT_NSN],

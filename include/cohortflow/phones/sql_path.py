@@ -8,10 +8,12 @@ metadata (:mod:`cohortflow.phones.rules`). The SQL mirrors, step by step, the li
 ``_maybe_extract_country_code``, ``_maybe_strip_national_prefix_carrier_code``,
 ``_test_number_length``, ``region_code_for_number`` and ``_number_type_helper``.
 
-It decides only what it provably handles the same way; everything else is marked undecided
-and goes to the library (docs/decisions/003-phone-fast-path-agrees-with-the-library.md). The
-differential test ``tests/unit/phones/test_sql_path.py`` checks agreement over generated
-numbers of 25+ regions.
+Before that, it reads a spelling as ``parse`` does (:mod:`cohortflow.phones.spelling`: text
+before the number, brackets, separators, digits of any script). It decides only what it
+provably handles the same way; everything else is marked undecided and goes to the library
+(docs/decisions/003-phone-fast-path-agrees-with-the-library.md). The differential tests
+``tests/unit/phones/test_sql_path.py`` and ``test_spellings.py`` check agreement over numbers
+of 35+ regions in every common spelling.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import duckdb
 import phonenumbers
 import pyarrow as pa
 
+from cohortflow.phones import spelling
 from cohortflow.phones.library import (
     E164_MAX_DIGITS,
     E164_TOO_LONG,
@@ -135,11 +138,14 @@ def decide_in_sql(
                   defined)
     default_metadata = region_metadata(default_region, default_code)
     default_key = metadata_key(default_region, default_code)
+    characters = "".join(character for (character,) in conn.execute(
+        render_sql(sql_dir, "phones/01_characters.sql")).fetchall())
     conn.execute(render_sql(
         sql_dir, "phones/01_parse.sql",
         idd=default_metadata.international_prefix or None,
         idd_may_be_empty=may_match_empty(default_metadata.international_prefix),
         country_codes=country_codes_pattern(),
+        translation=spelling.translation(characters), shape=spelling.SHAPE, blank=spelling.BLANK,
         default_code=str(default_code),
         default_key=default_key,
         errors=parse_errors(),
