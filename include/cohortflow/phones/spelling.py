@@ -23,8 +23,6 @@ of any script). ``sql/phones/01_parse.sql`` decides the values of that shape:
 from __future__ import annotations
 
 import re
-import sys
-from functools import cache
 
 import phonenumbers
 
@@ -45,26 +43,25 @@ SHAPE = _PREFIX + _BODY + _TAIL
 BLANK = r"[\t\n\x{0B}\x{0C}\r\x{1C}-\x{1F} ]*"
 
 
-@cache
-def digit_characters() -> str:
-    """Every non-ASCII character that ``re`` takes for ``\\d`` (a possible start of a number
-    for ``_extract_possible_number``) and ``normalize_digits_only`` reads as a digit."""
-    candidates = re.findall(r"\d", "".join(map(chr, range(0x80, sys.maxunicode + 1))))
-    return "".join(char for char in candidates if phonenumbers.normalize_digits_only(char))
-
-
-@cache
-def _translation() -> tuple[str, str]:
-    digits = digit_characters()
-    separators = "".join(" " if char.isspace() else "-" for char in SEPARATORS)
-    return (digits + FULL_WIDTH_PLUS + SEPARATORS,
-            phonenumbers.normalize_digits_only(digits) + "+" + separators)
+def is_digit(char: str) -> bool:
+    """True for a character that ``re`` takes for ``\\d`` (a possible start of a number for
+    ``_extract_possible_number``) and that ``normalize_digits_only`` reads as a digit."""
+    return re.fullmatch(r"\d", char) is not None and bool(phonenumbers.normalize_digits_only(char))
 
 
 def translation(present: str) -> tuple[str, str]:
-    """``(from, to)`` for SQL ``translate``, for the characters of ``present`` (the non-ASCII
-    characters of the values): each digit to its ASCII digit, ``＋`` to ``+``, a separator to
-    a space or a dash (see the module's docstring); a character of another kind stays."""
-    table = dict(zip(*_translation(), strict=True))
-    chosen = sorted(set(present) & table.keys())
-    return "".join(chosen), "".join(table[char] for char in chosen)
+    """``(from, to)`` for SQL ``translate``, for the non-ASCII characters of ``present`` (those
+    of the values): each digit to its ASCII digit, ``＋`` to ``+``, a separator to a space or
+    a dash (see the module's docstring); a character of another kind is left out (it stays,
+    and its value is of another shape)."""
+    table = {}
+    for char in sorted(set(present)):
+        if char.isascii():
+            continue
+        if is_digit(char):
+            table[char] = phonenumbers.normalize_digits_only(char)
+        elif char == FULL_WIDTH_PLUS:
+            table[char] = "+"
+        elif char in SEPARATORS:
+            table[char] = " " if char.isspace() else "-"
+    return "".join(table), "".join(table.values())
