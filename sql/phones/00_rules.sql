@@ -22,6 +22,8 @@ CREATE OR REPLACE TEMP MACRO _ph_gen_{{ rule.key }}(n) AS
 CREATE OR REPLACE TEMP MACRO _ph_np_{{ rule.key }}(n) AS
     {%- if not rule.national_prefix %}
     0;
+    {%- elif rule.literal_prefix and not rule.transform_group and not rule.undecided_transform %}
+    CASE WHEN starts_with(n, {{ rule.national_prefix | literal }}) THEN {{ rule.national_prefix | length }} ELSE 0 END;
     {%- elif rule.undecided_transform %}
     CASE WHEN regexp_matches(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}) THEN -1 ELSE 0 END;
     {%- else %}

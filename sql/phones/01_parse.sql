@@ -27,9 +27,16 @@ with shaped as (
 checked as (
     select
         row_number, t,
-        coalesce(regexp_full_match(t, {{ shape | literal }}), false) as simple_shape,
-        coalesce(strlen(t) = length(t) and not regexp_matches(t, '[0-9+]'), false) as blank
+        coalesce(regexp_full_match(t, {{ shape | literal }}), false) as simple_shape
     from shaped
+),
+blanks as (
+    select
+        *,
+        -- no digit and no '+': empty or not a number (a CASE looks at the other values only)
+        case when simple_shape or t is null then false
+             else strlen(t) = length(t) and not regexp_matches(t, '[0-9+]') end as blank
+    from checked
 ),
 simple as (
     -- every value goes on (no filter, so no join back): one of another shape gets no digits
@@ -40,7 +47,7 @@ simple as (
         simple_shape and contains(t, '+') as plus,
         case when blank and regexp_full_match(t, {{ blank | literal }}) then {{ errors.empty | literal }}
              when blank then {{ errors.not_a_number | literal }} end as blank_error
-    from checked
+    from blanks
 ),
 idd_matched as (
     select
@@ -76,7 +83,9 @@ international as (
         *,
         -- _extract_country_code: the first of 1, 2, 3 leading digits that is a known code (a
         -- regular expression of all codes, shortest first; none starts with 0)
-        length(regexp_extract(full_number, {{ ("^(?:" ~ country_codes ~ ")") | literal }})) as cc_len,
+        case when plus or idd
+             then length(regexp_extract(full_number, {{ ("^(?:" ~ country_codes ~ ")") | literal }}))
+             else 0 end as cc_len,
         -- the default branch: does the number start with the default region's code?
         case when not (plus or idd) and starts_with(d, {{ default_code | literal }})
              then substr(d, {{ default_code | length + 1 }}) end as after_code

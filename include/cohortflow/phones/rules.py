@@ -50,6 +50,13 @@ class RegionRules:
     types: tuple[tuple[tuple[int, ...], str], ...]  # (possible lengths, pattern) per type
 
     @property
+    def literal_prefix(self) -> bool:
+        """The national prefix for parsing is plain digits (``0``): no regular expression
+        needed to find it."""
+        return bool(self.national_prefix and self.national_prefix.isascii()
+                    and self.national_prefix.isdigit())
+
+    @property
     def length_mask(self) -> int:
         """The general possible lengths as a bit mask (bit n: length n is possible)."""
         return length_mask(self.lengths)
