@@ -24,11 +24,36 @@ with shaped as (
         end as t
     from phone_values
 ),
-checked as (
+-- Most values are digits, separators and at most one '+' before the digits: removing the
+-- separators one by one, each only from the values that hold it (replace() copies every
+-- value it is given, contains() only looks), leaves '+' and the digits. That is cheaper
+-- than the shape's regular expression and a regexp_replace, which only the other values
+-- need.
+{%- set separators = [" ", "-", ".", "/", "(", ")", "[", "]"] %}
+{%- for separator in separators %}
+{%- set before = "t" if loop.first else "without_" ~ loop.index0 %}
+without_{{ loop.index }} as (
     select
         row_number, t,
-        coalesce(regexp_full_match(t, {{ shape | literal }}), false) as simple_shape
-    from shaped
+        case when contains({{ before }}, {{ separator | literal }})
+             then replace({{ before }}, {{ separator | literal }}, '')
+             else {{ before }} end as without_{{ loop.index }}
+    from {{ "shaped" if loop.first else "without_" ~ loop.index0 }}
+),
+{%- endfor %}
+{%- set remainder = "without_" ~ (separators | length) %}
+checked as (
+    select
+        row_number, t, {{ remainder }} as remainder,
+        coalesce(regexp_full_match({{ remainder }}, '\+?[0-9]+'), false) as plain
+    from {{ remainder }}
+),
+shape_checked as (
+    select
+        *,
+        case when plain then true
+             else coalesce(regexp_full_match(t, {{ shape | literal }}), false) end as simple_shape
+    from checked
 ),
 blanks as (
     select
@@ -36,14 +61,16 @@ blanks as (
         -- no digit and no '+': empty or not a number (a CASE looks at the other values only)
         case when simple_shape or t is null then false
              else strlen(t) = length(t) and not regexp_matches(t, '[0-9+]') end as blank
-    from checked
+    from shape_checked
 ),
 simple as (
     -- every value goes on (no filter, so no join back): one of another shape gets no digits
     -- and is undecided at the end
     select
         row_number,
-        case when simple_shape then regexp_replace(t, '[^0-9]+', '', 'g') else '' end as d,
+        case when plain then ltrim(remainder, '+')
+             when simple_shape then regexp_replace(t, '[^0-9]+', '', 'g')
+             else '' end as d,
         simple_shape and contains(t, '+') as plus,
         case when blank and regexp_full_match(t, {{ blank | literal }}) then {{ errors.empty | literal }}
              when blank then {{ errors.not_a_number | literal }} end as blank_error
