@@ -127,8 +127,8 @@ after_code_np as (
 ),
 after_code_stripped as (
     -- _maybe_strip_national_prefix_carrier_code: the transformed number when the rule's last
-    -- group matched, else the number without the prefix; either only if the number was not
-    -- a possible one before and is no more after
+    -- group matched, else the number without the prefix; the number stays as it was when it
+    -- matched the general pattern and the result does not
     select
         *,
         case when after_code is null or np_len < 0 then null
