@@ -2,10 +2,15 @@
 
 Each cohort is a CSV ``cohort_<rows>.csv`` with the columns ``phone,customer_id,name,amount``
 and, beside it, ``bench.yaml`` (the campaign: default region IN, a short message template).
-Phones mix 24 regions and many spellings (E.164, international with spaces or dashes,
-``00`` prefix, national with a leading 0, brackets, dots, full-width digits); about 5% are
-invalid (too short, too long, unknown country code, text) and about 5% repeat an earlier
-number written another way; every other number is distinct, at any size. Rows are written in
+Phones are written the ways people write them: about 60% are numbers of the home region IN,
+mostly in the five common ways (``+91 98765 43210``, ``098765 43210``, ``9876543210``,
+``91-9876543210``, ``(+91) 98765-43210``) and otherwise with ``00``, ``(0)``, ``tel:``, dots,
+slashes or square brackets; the rest are numbers of 25 other regions in their own formats,
+with their calling code (international format, ``+cc`` and the national format, ``(+cc)``,
+``00cc``, ``+cc (0)``, RFC 3966); 2% of all are in digits of another script (full-width,
+Devanagari, Arabic-Indic, Bengali). About 5% are invalid (too short, too long, unknown
+country code, text, two numbers in a cell) and about 5% repeat an earlier number written
+another way; every other number is distinct, at any size. Rows are written in
 chunks, so 10M rows need little memory; a cohort of :data:`SPLIT_ROWS` rows or more is written
 in :data:`SEGMENTS` parts at once, one process each (see :func:`write_cohort`).
 """
@@ -14,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 DEFAULT_REGION = "IN"
 REGIONS = (
@@ -48,50 +55,120 @@ FIRST_NAMES = (
 )
 LAST_NAMES = ("Verma", "Kumar", "Iyer", "Müller", "García", "Smith", "Dubois", "Rossi",
               "Tanaka", "Okafor", "Silva, Jr.", "Nakamura", "Kowalski", "Singh", "Öztürk")
-_FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
+#: Digits of other scripts that phonenumbers reads (full-width, Devanagari, Arabic-Indic,
+#: Bengali): a few numbers of every region are written with them.
+_SCRIPTS = tuple(str.maketrans("0123456789+", digits + plus) for digits, plus in (
+    ("０１２３４５６７８９", "＋"), ("०१२३४५६७८९", "+"), ("٠١٢٣٤٥٦٧٨٩", "+"),
+    ("০১২৩৪৫৬৭৮৯", "+"),
+))
+SCRIPT_SHARE = 0.02
 
 
-def _seeds() -> dict[str, tuple[int, str, str]]:
-    """Per region: country code, an example mobile NSN, and the national prefix (or '')."""
+@dataclass(frozen=True)
+class Seed:
+    """A region's numbers: calling code, an example mobile NSN, the national prefix ('' for
+    none), and the example's national and international formats with ``#`` for each digit of
+    the NSN (None where the format does not end with the NSN's digits)."""
+
+    cc: int
+    nsn: str
+    prefix: str
+    national: str | None
+    international: str | None
+
+
+def _template(formatted: str, nsn: str) -> str | None:
+    """``formatted`` with the digits of ``nsn`` (its last digits) replaced by ``#``."""
+    positions = [i for i, char in enumerate(formatted) if char.isdigit()]
+    digits = "".join(formatted[i] for i in positions)
+    if not digits.endswith(nsn):
+        return None
+    chars = list(formatted)
+    for i in positions[len(positions) - len(nsn):]:
+        chars[i] = "#"
+    return "".join(chars)
+
+
+def _seeds() -> dict[str, Seed]:
     seeds = {}
     for region in REGIONS:
         example = (phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
                    or phonenumbers.example_number(region))
         assert example is not None and example.country_code is not None, region
         nsn = phonenumbers.national_significant_number(example)
-        prefix = phonenumbers.ndd_prefix_for_region(region, True) or ""
-        seeds[region] = (example.country_code, nsn, prefix)
+        seeds[region] = Seed(
+            example.country_code, nsn, phonenumbers.ndd_prefix_for_region(region, True) or "",
+            _template(phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL), nsn),
+            _template(phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL), nsn),
+        )
     return seeds
 
 
-def _spell(rng: random.Random, region: str, cc: int, nsn: str, prefix: str) -> str:
-    """One way people write this number (international forms, or national for IN)."""
-    style = rng.randrange(10 if region == DEFAULT_REGION else 7)
-    half = len(nsn) // 2
-    if style == 0:
-        return f"+{cc}{nsn}"
-    if style == 1:
-        return f"+{cc} {nsn[:half]} {nsn[half:]}"
-    if style == 2:
-        return f"00{cc}{nsn}"
-    if style == 3:
-        return f"+{cc}-{nsn[:3]}-{nsn[3:6]}-{nsn[6:]}"
-    if style == 4:
-        return f"+{cc} ({nsn[:3]}) {nsn[3:]}".translate(_FULL_WIDTH) if rng.random() < 0.5 \
-            else f" +{cc}.{nsn[:half]}.{nsn[half:]} "
-    if style == 5:
-        return f"({cc}) {nsn}" if rng.random() < 0.1 else f"+{cc}{nsn}".translate(_FULL_WIDTH)
-    if style == 6:
-        return f"{cc}{nsn}" if region == DEFAULT_REGION else f"+{cc} {nsn}"
-    if style == 7:
+def _fill(template: str, nsn: str) -> str:
+    parts = template.split("#")
+    return "".join(part + digit for part, digit in zip(parts, nsn, strict=False)) + parts[-1]
+
+
+def _home_spelling(rng: random.Random, seed: Seed, nsn: str) -> str:
+    """The home region's number as people write it: two in three rows one of the five common
+    ways, the others the rest of what the library reads (``00``, ``(0)``, ``tel:``, dots,
+    slashes, square brackets, a bracketed code without ``+``, surrounding spaces)."""
+    cc, prefix = seed.cc, seed.prefix
+    head, tail = nsn[:len(nsn) // 2], nsn[len(nsn) // 2:]
+    style = rng.randrange(15)
+    if style < 2:
+        return f"+{cc} {head} {tail}"
+    if style < 4:
+        return _fill(seed.national, nsn) if seed.national else f"{prefix}{head} {tail}"
+    if style < 6:
         return nsn
-    if style == 8:
-        return f"{prefix}{nsn[:5]} {nsn[5:]}"
-    return f"{nsn[:5]}-{nsn[5:]}" if rng.random() < 0.5 else f"{prefix}{nsn}".translate(_FULL_WIDTH)
+    if style < 8:
+        return f"{cc}-{nsn}"
+    if style < 10:
+        return f"(+{cc}) {head}-{tail}"
+    return rng.choice((
+        f"+{cc}{nsn}", f"00{cc} {head} {tail}", f"+{cc}.{head}.{tail}",
+        f"+{cc} ({prefix}) {head} {tail}", f"tel:+{cc}-{head}-{tail}", f"{head}/{tail}",
+        f"[+{cc}] {nsn}", f" {prefix}{nsn} ", f"({cc}) {head} {tail}", f"+{cc}-{head}-{tail}",
+    ))
+
+
+def _foreign_spelling(rng: random.Random, seed: Seed, nsn: str) -> str:
+    """A foreign number in its own region's conventions, always with its calling code (the
+    campaign's default region would read it as a home number otherwise)."""
+    cc, prefix = seed.cc, seed.prefix
+    international = _fill(seed.international, nsn) if seed.international else f"+{cc} {nsn}"
+    rest = international.removeprefix(f"+{cc}").strip()
+    national = _fill(seed.national, nsn) if seed.national else f"{prefix}{nsn}"
+    style = rng.randrange(9)
+    if style < 3:
+        return international
+    if style == 3:
+        return f"+{cc}{nsn}"
+    if style == 4:
+        return f"+{cc} {national}"
+    if style == 5:
+        return f"+{cc} ({prefix}) {rest}" if prefix else f"(+{cc}) {rest}"
+    if style == 6:
+        return f"00{cc} {rest}"
+    if style == 7:
+        return f"(+{cc}) {rest}"
+    return "tel:+" + re.sub(r"[^0-9]+", "-", international[1:])
+
+
+def _spell(rng: random.Random, region: str, seed: Seed, nsn: str) -> str:
+    """One way people write this number; a few are in digits of another script."""
+    if region == DEFAULT_REGION:
+        text = _home_spelling(rng, seed, nsn)
+    else:
+        text = _foreign_spelling(rng, seed, nsn)
+    if rng.random() < SCRIPT_SHARE:
+        return text.translate(rng.choice(_SCRIPTS))
+    return text
 
 
 def _invalid(rng: random.Random) -> str:
-    kind = rng.randrange(6)
+    kind = rng.randrange(8)
     digits = "".join(rng.choices("0123456789", k=14))
     if kind == 0:
         return digits[: rng.randrange(3, 7)]
@@ -103,7 +180,11 @@ def _invalid(rng: random.Random) -> str:
         return rng.choice(("n/a", "unknown", "call me", "-", "", "#REF!", "phone: tbd"))
     if kind == 4:
         return "+1 555 " + digits[:3]
-    return "9" + digits[:8]  # nine digits: too short for IN
+    if kind == 5:
+        return f"(+91) {digits[:5]}-{digits[5:9]}"  # nine digits: too short for IN
+    if kind == 6:
+        return f"9{digits[:9]} / 9{digits[4:13]}"  # two numbers in one cell
+    return "9" + digits[:8]
 
 
 #: Free trailing digits of generated numbers: 7 for the home region (up to 10M distinct
@@ -152,7 +233,7 @@ def rows(count: int, seed: int = 42, *, segment: int = 0, segments: int = 1,
     rng = base if segments == 1 else random.Random(f"{seed}/{segment}/{segments}")
     seeds = _seeds()
     others = [r for r in REGIONS if r != DEFAULT_REGION]
-    recent: list[tuple[str, int, str, str]] = []
+    recent: list[tuple[str, str]] = []
     shares = {region: 10**_free_digits(region) // segments for region in REGIONS}
     draws = {region: segment * shares[region] for region in REGIONS}
     state = {"next": first}
@@ -165,21 +246,20 @@ def rows(count: int, seed: int = 42, *, segment: int = 0, segments: int = 1,
             if draw < INVALID_SHARE:
                 phone = _invalid(rng)
             elif draw < INVALID_SHARE + DUPLICATE_SHARE and recent:
-                region, cc, nsn, prefix = rng.choice(recent)
-                phone = _spell(rng, region, cc, nsn, prefix)
+                region, nsn = rng.choice(recent)
+                phone = _spell(rng, region, seeds[region], nsn)
             else:
                 region = DEFAULT_REGION if rng.random() < HOME_SHARE else rng.choice(others)
-                cc, example, prefix = seeds[region]
-                nsn = _unique_nsn(region, example, draws[region], offsets[region])
+                nsn = _unique_nsn(region, seeds[region].nsn, draws[region], offsets[region])
                 draws[region] += 1
                 if draws[region] > (segment + 1) * shares[region]:
                     raise ValueError(f"more than {shares[region]:,} numbers of {region} in one "
                                      "part: use fewer parts or more free digits")
-                phone = _spell(rng, region, cc, nsn, prefix)
+                phone = _spell(rng, region, seeds[region], nsn)
                 if len(recent) < 1000:
-                    recent.append((region, cc, nsn, prefix))
+                    recent.append((region, nsn))
                 else:
-                    recent[rng.randrange(1000)] = (region, cc, nsn, prefix)
+                    recent[rng.randrange(1000)] = (region, nsn)
             name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
             lines.append(f"{_csv(phone)},C{row:08d},{_csv(name)},{_csv(_amount(rng))}\n")
         state["next"] = start + len(lines)

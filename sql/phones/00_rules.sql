@@ -4,7 +4,9 @@
 -- string of ASCII digits) and runs at most the regular expressions its name says:
 --   _ph_gen_<k>(n)    the general national-number pattern matches n (no length check)
 --   _ph_np_<k>(n)     length of the national prefix for parsing at the start of n (0: none);
---                     -1 where a transform rule would apply (undecided)
+--                     -1 where a transform rule the SQL cannot mirror would apply (undecided)
+--   _ph_tf_<k>(n)     n transformed by the national prefix's transform rule, when it applies
+--                     (the rule's last group matched); NULL when it does not
 --   _ph_len_<k>(n)    _test_number_length: 'ok' | 'local' | 'short' | 'long' | 'invalid'
 --   _ph_valid_<k>(n)  _number_type_helper(n) is not UNKNOWN (the number is valid there)
 -- A prefix pattern that cannot match the empty string needs one call: length 0 = no match.
@@ -20,10 +22,20 @@ CREATE OR REPLACE TEMP MACRO _ph_gen_{{ rule.key }}(n) AS
 CREATE OR REPLACE TEMP MACRO _ph_np_{{ rule.key }}(n) AS
     {%- if not rule.national_prefix %}
     0;
-    {%- elif rule.transform %}
+    {%- elif rule.literal_prefix and not rule.transform_group and not rule.undecided_transform %}
+    CASE WHEN starts_with(n, {{ rule.national_prefix | literal }}) THEN {{ rule.national_prefix | length }} ELSE 0 END;
+    {%- elif rule.undecided_transform %}
     CASE WHEN regexp_matches(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}) THEN -1 ELSE 0 END;
     {%- else %}
     length(regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}));
+    {%- endif %}
+
+CREATE OR REPLACE TEMP MACRO _ph_tf_{{ rule.key }}(n) AS
+    {%- if rule.transform_group %}
+    CASE WHEN regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}, {{ rule.transform_group }}) <> ''
+         THEN regexp_replace(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}, {{ rule.transform_rewrite | literal }}) END;
+    {%- else %}
+    NULL::varchar;
     {%- endif %}
 
 CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS

@@ -1,9 +1,11 @@
 -- phone_fast(row_number, e164, region, error, undecided): the library's answer for every row of
 -- phone_parsed, in one pass with no join. Each CASE dispatches on the calling code or the
 -- metadata key (most frequent first), so a value runs only its own region's patterns.
---   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key,
+--   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key
+--             (strip the prefix, or transform the number when the prefix's rule applies),
 --             then parse's rule that the stripped number must not be too short, local-only or
---             of an invalid length (nsn NULL: the library decides, a transform rule applies);
+--             of an invalid length (nsn NULL: the library decides, a transform rule the SQL
+--             cannot mirror applies);
 --   judged:   for a national significant number of 2 to 17 digits, the region
 --             (region_code_for_number: the first region of the code whose leading digits
 --             match, or else whose number types match), validity there (_number_type_helper),
@@ -40,13 +42,29 @@ candidates as (
                 when {{ key | literal }} then _ph_np_{{ key }}(nn)
                 {%- endfor %}
             end
-        end as np_len
+        end as np_len,
+        -- only the keys with a transform rule (the others' is NULL)
+        case when eligible then
+            case meta{{ never(transform_keys) }}
+                {%- for key in transform_keys %}
+                when {{ key | literal }} then _ph_tf_{{ key }}(nn)
+                {%- endfor %}
+            end
+        end as transformed
     from keyed
 ),
 stripped as (
     select
         *,
         case when not eligible or np_len is null or np_len < 0 then null
+             when transformed is not null then
+                 case when case meta{{ never(transform_keys) }}
+                               {%- for key in transform_keys %}
+                               when {{ key | literal }} then _ph_gen_{{ key }}(nn)
+                                   and not _ph_gen_{{ key }}(transformed)
+                               {%- endfor %}
+                           end then nn
+                      else transformed end
              when np_len = 0 then nn
              when case meta{{ never(keys) }}
                       {%- for key in keys %}

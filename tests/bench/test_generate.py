@@ -54,3 +54,14 @@ def test_a_small_cohort_is_the_single_stream(tmp_path: Path) -> None:
     stream = generate.rows(2_000, seed=5)
 
     assert path.read_text(encoding="utf-8") == generate.HEADER + "".join(stream())
+
+
+def test_phones_mix_the_common_spellings_and_foreign_regions(tmp_path: Path) -> None:
+    phones = [row["phone"] for row in _rows(generate.write_cohort(tmp_path, ROWS, seed=6))]
+    regions = {phonenumbers.region_code_for_number(phonenumbers.parse(phone, "IN"))
+               for phone in phones if _e164(phone) is not None}
+
+    assert len(regions - {generate.DEFAULT_REGION}) >= 10
+    for start in ("+91 ", "0", "91-", "(+91) ", "tel:+", "00", "(+"):
+        assert sum(phone.startswith(start) for phone in phones) > ROWS * 0.005, start
+    assert ROWS * 0.005 < sum(not phone.isascii() for phone in phones) < ROWS * 0.05

@@ -18,7 +18,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from cohortflow.phones.library import PARSE_ERRORS, POSSIBILITY_ERRORS
+from cohortflow.phones.library import EMPTY, PARSE_ERRORS, POSSIBILITY_ERRORS
 
 NON_GEO = "001"
 #: Number types in the order of phonenumbers' ``_number_type_helper`` (mobile is last).
@@ -42,8 +42,19 @@ class RegionRules:
     lengths: tuple[int, ...]  # general possible lengths, sorted
     local_lengths: tuple[int, ...]
     national_prefix: str | None  # national_prefix_for_parsing
-    transform: bool  # a national_prefix_transform_rule exists: such strips are undecided
+    #: The national prefix's transform rule as an RE2 rewrite (``268\\1``), and the group
+    #: whose match means it applies (the pattern's last, which never matches empty text).
+    transform_rewrite: str | None
+    transform_group: int | None
+    undecided_transform: bool  # a transform rule the SQL cannot mirror: such strips are undecided
     types: tuple[tuple[tuple[int, ...], str], ...]  # (possible lengths, pattern) per type
+
+    @property
+    def literal_prefix(self) -> bool:
+        """The national prefix for parsing is plain digits (``0``): no regular expression
+        needed to find it."""
+        return bool(self.national_prefix and self.national_prefix.isascii()
+                    and self.national_prefix.isdigit())
 
     @property
     def length_mask(self) -> int:
@@ -123,9 +134,55 @@ def region_rules(region: str, country_code: int) -> RegionRules:
         lengths=tuple(sorted(general.possible_length or ())),
         local_lengths=tuple(general.possible_length_local_only or ()),
         national_prefix=metadata.national_prefix_for_parsing or None,
-        transform=bool(metadata.national_prefix_transform_rule),
+        **_transform(metadata.national_prefix_for_parsing or None,
+                     metadata.national_prefix_transform_rule or None),
         types=tuple(types),
     )
+
+
+#: A transform rule the SQL mirrors: digits and references to groups 1 to 9, the same in
+#: Python's ``re.sub`` and RE2's rewrite.
+_REWRITE = re.compile(r"(?:[0-9]|\\[1-9])*")
+
+
+def _transform(prefix: str | None, rule: str | None) -> dict[str, Any]:
+    """How ``_maybe_strip_national_prefix_carrier_code`` transforms: it applies when the
+    prefix's last group matched, which the SQL tells from a non-empty match of that group, so
+    only a group that cannot match empty text is mirrored (and a rewrite of digits and group
+    references); any other rule leaves such numbers to the library."""
+    if not prefix or not rule:
+        return {"transform_rewrite": None, "transform_group": None, "undecided_transform": False}
+    group = re.compile(prefix).groups
+    if group and _REWRITE.fullmatch(rule) and _group_min_width(prefix, group) > 0:
+        return {"transform_rewrite": rule, "transform_group": group,
+                "undecided_transform": False}
+    return {"transform_rewrite": None, "transform_group": None, "undecided_transform": True}
+
+
+def _group_min_width(pattern: str, group: int) -> int:
+    """The fewest characters group ``group`` of ``pattern`` matches when it matches (0 when
+    unknown), from the ``re`` module's own parser."""
+    import re._parser as re_parser  # the parser of the re module phonenumbers matches with
+
+    def find(node: Any) -> int | None:
+        if isinstance(node, re_parser.SubPattern):
+            for op, argument in node:
+                if op is re_parser.SUBPATTERN and argument[0] == group:
+                    return int(argument[3].getwidth()[0])
+                found = find(argument)
+                if found is not None:
+                    return found
+        elif isinstance(node, tuple | list):
+            for item in node:
+                found = find(item)
+                if found is not None:
+                    return found
+        return None
+
+    try:
+        return find(re_parser.parse(pattern)) or 0
+    except Exception:
+        return 0
 
 
 def regions_for_code(country_code: int) -> list[str]:
@@ -204,6 +261,8 @@ def may_match_empty(pattern: str | None) -> bool:
 def parse_errors() -> dict[str, str]:
     messages = PARSE_ERRORS
     return {
+        "empty": EMPTY,
+        "not_a_number": messages[NumberParseException.NOT_A_NUMBER],
         "too_short_after_idd": messages[NumberParseException.TOO_SHORT_AFTER_IDD],
         "invalid_country_code": messages[NumberParseException.INVALID_COUNTRY_CODE],
         "too_short": messages[NumberParseException.TOO_SHORT_NSN],

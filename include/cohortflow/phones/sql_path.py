@@ -8,10 +8,12 @@ metadata (:mod:`cohortflow.phones.rules`). The SQL mirrors, step by step, the li
 ``_maybe_extract_country_code``, ``_maybe_strip_national_prefix_carrier_code``,
 ``_test_number_length``, ``region_code_for_number`` and ``_number_type_helper``.
 
-It decides only what it provably handles the same way; everything else is marked undecided
-and goes to the library (docs/decisions/003-phone-fast-path-agrees-with-the-library.md). The
-differential test ``tests/unit/phones/test_sql_path.py`` checks agreement over generated
-numbers of 25+ regions.
+Before that, it reads a spelling as ``parse`` does (:mod:`cohortflow.phones.spelling`: text
+before the number, brackets, separators, digits of any script). It decides only what it
+provably handles the same way; everything else is marked undecided and goes to the library
+(docs/decisions/003-phone-fast-path-agrees-with-the-library.md). The differential tests
+``tests/unit/phones/test_sql_path.py`` and ``test_spellings.py`` check agreement over numbers
+of 35+ regions in every common spelling.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import duckdb
 import phonenumbers
 import pyarrow as pa
 
+from cohortflow.phones import spelling
 from cohortflow.phones.library import (
     E164_MAX_DIGITS,
     E164_TOO_LONG,
@@ -35,6 +38,7 @@ from cohortflow.phones.library import (
 from cohortflow.phones.rules import (
     DIGIT_PATTERN_CHARACTERS,
     NON_GEO,
+    RegionRules,
     code_context,
     country_codes_pattern,
     length_details,
@@ -80,6 +84,18 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
         defined.update(rule.key for rule in rules)
 
 
+def _transform_keys(keys: Iterable[str]) -> list[str]:
+    """The metadata keys among ``keys`` whose national prefix has a transform rule the SQL
+    mirrors (``_ph_tf_<key>`` is not a constant NULL)."""
+    return sorted(key for key in keys if key != LIBRARY_KEY and _rules_of_key(key).transform_group)
+
+
+def _rules_of_key(key: str) -> RegionRules:
+    if key.startswith("n"):  # a non-geographic calling code
+        return region_rules(NON_GEO, int(key[1:]))
+    return region_rules(key, phonenumbers.country_code_for_region(key))
+
+
 def regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[dict[str, Any]],
                      defined: set[str], default_key: str) -> list[tuple[str, int]]:
     """The regions told apart by leading digits, not defined yet, that a value of
@@ -95,6 +111,7 @@ def regions_present(conn: duckdb.DuckDBPyConnection, sql_dir: Path, codes: list[
         keys = sorted({code["main_key"] for code in shared} | {default_key})
         found = conn.execute(render_sql(
             sql_dir, "phones/01_regions_present.sql", options=checked, codes=shared, keys=keys,
+            transform_keys=_transform_keys(keys),
             prefix_digits=prefix_digits([option["leading_digits"] for option in checked]),
         )).fetchall()[0]
         needed += [option for option, present in zip(checked, found, strict=True) if present]
@@ -121,11 +138,14 @@ def decide_in_sql(
                   defined)
     default_metadata = region_metadata(default_region, default_code)
     default_key = metadata_key(default_region, default_code)
+    characters = "".join(character for (character,) in conn.execute(
+        render_sql(sql_dir, "phones/01_characters.sql")).fetchall())
     conn.execute(render_sql(
         sql_dir, "phones/01_parse.sql",
         idd=default_metadata.international_prefix or None,
         idd_may_be_empty=may_match_empty(default_metadata.international_prefix),
         country_codes=country_codes_pattern(),
+        translation=spelling.translation(characters), shape=spelling.SHAPE, blank=spelling.BLANK,
         default_code=str(default_code),
         default_key=default_key,
         errors=parse_errors(),
@@ -159,6 +179,7 @@ def decide_in_sql(
     conn.execute(render_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
+        transform_keys=_transform_keys(by_key),
         details=length_details(), non_geo=NON_GEO, errors=parse_errors(),
         defined=defined, library_key=LIBRARY_KEY,
         e164_max_digits=E164_MAX_DIGITS, e164_too_long=E164_TOO_LONG,

@@ -177,10 +177,9 @@ def test_fast_path_agrees_with_phonenumbers_on_generated_numbers(region: str) ->
         if fast.get(value) != expected
     ]
     assert not mismatches[:20], f"{len(mismatches)} of {len(values)} differ"
-    # the fast path really decides (less where national numbers need a transform rule)
-    transform = rules.region_rules(
-        region, phonenumbers.country_code_for_region(region)).transform
-    assert stats["fast"] > (0.3 if transform else 0.6) * stats["values"], stats
+    # the fast path really decides: all but the odd values (letters, extensions, a '+'
+    # before an unknown code, fewer than three digits)
+    assert stats["fast"] > 0.98 * stats["values"], stats
 
 
 def test_cohort_numbers_are_decided_in_sql() -> None:
@@ -191,11 +190,11 @@ def test_cohort_numbers_are_decided_in_sql() -> None:
     library = phones.normalize_distinct(values, "IN")
     assert [fast[v] for v in values] == list(
         zip(library.e164, library.region, library.error, strict=True))
-    assert stats["library"] < 0.05 * stats["values"], stats
+    assert stats["library"] < 0.01 * len(values), stats  # distinct spellings
 
 
 @pytest.mark.parametrize("values", [
-    ["n/a", "tel:+91-98765-43210"],  # nothing the fast path parses
+    ["98765x123", "1-800-FLOWERS", "+91 98765 43210;ext=1"],  # nothing the fast path parses
     ["+999 123456789", "+0091 98765 43210"],  # parsed, but no known calling code
     ["+91 98765 43210"],
 ])
@@ -345,9 +344,9 @@ def test_running_out_of_memory_is_not_a_reason_to_fall_back_to_the_library(
 
 def test_every_row_gets_its_answer_and_the_library_each_undecided_spelling_once() -> None:
     """The lookup is per row (rows sharing a spelling each get its answer); what the fast path
-    leaves undecided (RFC 3966 here) goes to the library once per spelling, not per row."""
-    values = ["+91 98765 43210", "tel:+91-98765-43211", "+91 98765 43210",
-              "tel:+91-98765-43211", "98765 43212", "tel:+91-98765-43211"]
+    leaves undecided (an extension here) goes to the library once per spelling, not per row."""
+    values = ["+91 98765 43210", "98765 43211 x5", "+91 98765 43210",
+              "98765 43211 x5", "98765 43212", "98765 43211 x5"]
     asked: list[str] = []
 
     def library(spellings: Sequence[str], region: str) -> phones.PhoneColumns:
@@ -367,4 +366,4 @@ def test_every_row_gets_its_answer_and_the_library_each_undecided_spelling_once(
     expected = library_results(values, "IN")
     assert [(row_number, *expected[values[row_number - 1]]) for row_number in range(1, 7)] \
         == rows
-    assert asked == ["tel:+91-98765-43211"] and stats == {"values": 6, "fast": 3, "library": 1}
+    assert asked == ["98765 43211 x5"] and stats == {"values": 6, "fast": 3, "library": 1}
