@@ -23,13 +23,15 @@ create table if not exists recipients (
     cohort_id varchar not null,
     campaign_id varchar not null,
     row_number bigint not null,
-    phone_number varchar not null,
+    phone_number varchar,  -- null for a user of a campaign of users without a phone
     region varchar,
     user_identifier varchar,
     variables json,
     message varchar,
     payload json
 );
+-- Catalogs created before campaigns of users held phone_number not null.
+alter table recipients alter column phone_number drop not null;
 create table if not exists rejections (
     cohort_id varchar not null,
     campaign_id varchar not null,

@@ -4,6 +4,7 @@
 -- returning NULL for a non-blank value marks a formatting failure (rejected later as
 -- format_error:<field>).
 -- Rendered with identifiers only (Jinja); values are bound parameters ($value_N).
+-- raw_phone: for a campaign of users, the phone cell, whose blank value is no reason.
 -- source: the rows of this chunk (a view over raw_rows, see ingest.py).
 -- A query, not a table: 02_row_checks.sql includes it as its `fields` CTE, so the formatted
 -- fields are never materialised on their own.
@@ -11,6 +12,9 @@
 with sourced as (
     select
         row_number
+        {%- if key.column == "user_key" and phone_column %},
+        {{ phone_column }} as raw_phone
+        {%- endif %}
         {%- for field in fields %},
         {{ field.source_sql }} as raw_{{ loop.index }}
         {%- endfor %}
@@ -18,6 +22,9 @@ with sourced as (
 )
 select
     row_number
+    {%- if key.column == "user_key" and phone_column %},
+    raw_phone
+    {%- endif %}
     {%- for field in fields %},
     raw_{{ loop.index }},
     {%- if field.format %}

@@ -1,7 +1,9 @@
 -- final: adds duplicate_phone, judged among rows that pass every other check (render included):
 -- the first occurrence of a number is kept, later ones name the kept row, also across chunks
 -- (seen: phone_key, kept_row of earlier chunks). Numbers are compared as integers (phone_key):
--- grouping and joining them is faster than strings, and they take less memory. One row per
+-- grouping and joining them is faster than strings, and they take less memory. For a
+-- campaign of users the key is the user identifier (key.column user_key) and a repeat is
+-- duplicate_user. One row per
 -- data row of the chunk, in file order, with only what the outputs need beside the file's own
 -- cells: the number as phone_key only, formatted and fixed values, the Jinja renders,
 -- rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest.py appends the
@@ -33,19 +35,22 @@ rendered_checks as (
 ),
 kept_here as (  -- per number, the first row of this chunk that passes (an aggregate:
                 -- cheaper than a window)
-    select phone_key, min(row_number) as kept_row
+    select {{ key.column }}, min(row_number) as kept_row
     from rendered_checks
     where reasons is null
-    group by phone_key
+    group by {{ key.column }}
 ),
 kept as (  -- unless an earlier chunk kept the number already
-    select kept_here.phone_key, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
+    select kept_here.{{ key.column }}, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
     from kept_here
-    left join seen using (phone_key)
+    left join seen using ({{ key.column }})
 )
 select
     rendered_checks.row_number,
     rendered_checks.phone_key,
+    {%- if key.column != "phone_key" %}
+    rendered_checks.{{ key.column }},
+    {%- endif %}
     rendered_checks.region,
     rendered_checks.phone_extension,
     -- only the values that are not the file's own cells: formatted or fixed values (the
@@ -58,8 +63,8 @@ select
     rendered_checks.payload,
     {%- endif %}
     case when reasons is null and kept.kept_row < rendered_checks.row_number
-         then 'duplicate_phone: same number as row ' || kept.kept_row || ', which is kept'
+         then {{ key.reason | literal }} || ' ' || kept.kept_row || ', which is kept'
          else reasons end as rejected_reason
 from rendered_checks
-left join kept using (phone_key)
+left join kept using ({{ key.column }})
 order by row_number  -- sorted per chunk, in memory: final_all is in file order

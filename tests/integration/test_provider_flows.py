@@ -127,6 +127,36 @@ def test_cometchat_campaign_is_created_uploaded_and_sent_once_per_run(tmp_path: 
     assert stats["recipients"] == 150 and stats["held"] == 0 and stats["repeats"] == 0
 
 
+def test_a_cohort_of_user_ids_is_ingested_uploaded_and_sent(tmp_path: Path) -> None:
+    """The demo's offers campaign end to end: a CSV of user ids without a phone column."""
+    from cohortflow.ingest import CohortRequest, process_cohort
+    from cohortflow.warehouse.paths import cohort_dir
+
+    source = PROJECT / "include" / "examples" / "landing" / "offers" / "december_offers.csv"
+    with start_sandbox(keys=SandboxKeys(SANDBOX_KEY, "sandbox-app")) as sandbox:
+        config = yaml.safe_load((PROJECT / "include" / "campaigns" / "offers.yaml").read_text())
+        path = _write(tmp_path, **{**config, "provider": {**config["provider"],
+                                                          "base_url": sandbox.url}})
+        campaign = load_campaign(path)
+        summary = process_cohort(CohortRequest(source=source, campaign=campaign),
+                                 tmp_path / "scratch")
+        folder = cohort_dir(tmp_path, "loans", summary.cohort_id)
+        folder.parent.mkdir(parents=True)
+        (tmp_path / "scratch").rename(folder)
+        register_cohorts(tmp_path, [folder])
+        first = _dispatch(path, tmp_path, MONDAY_11)
+        again = _dispatch(path, tmp_path, MONDAY_11.replace(hour=12))
+        recorded = _get(sandbox, "/_sandbox/recipients", provider="cometchat")
+        sends = _get(sandbox, "/_sandbox/cometchat/sends")["sends"]
+
+    assert (summary.status, summary.valid_records, summary.rejected_records) == ("completed", 4, 2)
+    assert first.delivery is not None and first.delivery.status == "sent"
+    assert again.delivery is None
+    assert sorted(r["user_identifier"] for r in recorded["recipients"]) == [
+        "usr_1001", "usr_1002", "usr_1003", "usr_1004"]
+    assert [s["recipients"] for s in sends] == [4]  # one send for the run's uploads
+
+
 def test_cometchat_schedule_at_is_sent_as_scheduled_at(tmp_path: Path) -> None:
     with start_sandbox(keys=SandboxKeys(SANDBOX_KEY, "sandbox-app")) as sandbox:
         later = MONDAY_11 + dt.timedelta(days=1)

@@ -203,6 +203,12 @@ class CampaignConfig(StrictModel):
     _source: str | None = PrivateAttr(default=None)
 
     @property
+    def keyed_by_user(self) -> bool:
+        """Whether the campaign's recipients are users (CometChat): cohorts are keyed and
+        de-duplicated by ``user_identifier``, and the phone is optional."""
+        return self.provider is not None and self.provider.kind == "cometchat"
+
+    @property
     def source(self) -> str:
         """The file the campaign was loaded from, for messages (``campaign '<id>'`` when it
         was built in code)."""

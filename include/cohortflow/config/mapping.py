@@ -2,7 +2,8 @@
 
 It says which column holds the phone number, the user identifier, each variable and each
 override (``required``, ``format`` and fixed ``value`` are cohortflow's additions), and can be
-inferred from a file's headers when none is given.
+inferred from a file's headers when none is given. A campaign whose recipients are users
+(CometChat) is keyed by ``user_identifier``: its mapping may leave the phone out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ALLOWED_OVERRIDES = ("initial_bot_message", "initial_state_name", "initial_langu
 #: Header names recognised as the phone column when a mapping is inferred, in priority order.
 PHONE_HEADERS = ("phone_number", "phoneNumber", "phone", "mobile", "msisdn", "contactCode")
 #: Header names recognised as the user identifier when a mapping is inferred.
-IDENTIFIER_HEADERS = ("user_id", "customer_id")
+IDENTIFIER_HEADERS = ("user_id", "customer_id", "user_identifier", "userId", "uid")
 #: Columns every recipient already has; a variable or override of that name would clash.
 RESERVED_FIELDS = ("row_number", "phone_number", "region", "user_identifier", "message", "payload")
 
@@ -52,7 +53,7 @@ class FieldMapping(StrictModel):
 class Mapping(StrictModel):
     """Sarvam's transformation config, with cohortflow's extensions (required, format, value)."""
 
-    phone_number: FieldMapping
+    phone_number: FieldMapping | None = None  # required unless recipients are users
     user_identifier: FieldMapping | None = None
     app_variables: dict[str, FieldMapping] = Field(default_factory=dict)
     app_overrides: dict[str, FieldMapping] = Field(default_factory=dict)
@@ -60,8 +61,8 @@ class Mapping(StrictModel):
 
     @field_validator("phone_number")
     @classmethod
-    def _phone_from_column(cls, value: FieldMapping) -> FieldMapping:
-        if value.column_name is None:
+    def _phone_from_column(cls, value: FieldMapping | None) -> FieldMapping | None:
+        if value is not None and value.column_name is None:
             raise ValueError("the phone number must come from a column ('column_name')")
         return value
 
@@ -98,16 +99,18 @@ class Mapping(StrictModel):
 
     def referenced_columns(self) -> list[str]:
         """Columns the mapping reads, in mapping order, without repeats."""
-        columns = [self.phone_number.column_name or ""]
+        columns = [self.phone_number.column_name] if self.phone_number else []
         columns += [f.column_name for f in self.output_fields().values() if f.column_name]
-        return list(dict.fromkeys(columns))
+        return list(dict.fromkeys(c for c in columns if c))
 
     def to_json(self) -> dict[str, Any]:
         """The mapping as Sarvam's JSON (with extensions), as recorded in summaries."""
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
 
 
-def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mapping:
+def infer_mapping(
+    headers: list[str], declared: set[str] | None = None, *, keyed_by_user: bool = False
+) -> Mapping:
     """Infer a mapping from headers: known phone and identifier names, the rest as variables.
 
     Headers named like an allowed override become overrides. Headers named like a column
@@ -115,11 +118,26 @@ def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mappi
     in the rejected rows' original columns. When the campaign declares
     variables, only headers that are declared variables are mapped (others are ignored), so an
     inferred mapping never trips the "undeclared variable" rule.
+
+    ``keyed_by_user`` (recipients are users, CometChat): the identifier is required and the
+    phone is not mapped; only declared variables are (none when none are declared), and no
+    Sarvam overrides.
     """
-    phone = next((h for name in PHONE_HEADERS for h in headers if h == name), None)
-    if phone is None:
-        lowered = {h.strip().lower(): h for h in headers}
-        phone = next((lowered[n.lower()] for n in PHONE_HEADERS if n.lower() in lowered), None)
+    identifier = _first_header(headers, IDENTIFIER_HEADERS)
+    if keyed_by_user:
+        if identifier is None:
+            raise CohortError(
+                "no mapping was given and no user identifier column could be recognised; "
+                f"expected one of {', '.join(IDENTIFIER_HEADERS)}; headers are: "
+                f"{masked_list(headers)}. The campaign's recipients are users: add a "
+                "<name>.mapping.json with user_identifier, or a mapping to the campaign config.",
+                code="missing_column",
+            )
+        variables = {h: FieldMapping(column_name=h) for h in headers
+                     if h != identifier and h in (declared or set())}
+        return Mapping(user_identifier=FieldMapping(column_name=identifier, required=True),
+                       app_variables=variables, inferred=True)
+    phone = _first_header(headers, PHONE_HEADERS)
     if phone is None:
         raise CohortError(
             "no mapping was given and no phone column could be recognised; expected one of "
@@ -127,7 +145,6 @@ def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mappi
             "Add a <name>.mapping.json beside the file or a mapping to the campaign config.",
             code="missing_column",
         )
-    identifier = next((h for name in IDENTIFIER_HEADERS for h in headers if h == name), None)
     rest = [h for h in headers if h not in (phone, identifier)]
     overrides = {h: FieldMapping(column_name=h) for h in rest if h in ALLOWED_OVERRIDES}
     variables = {
@@ -144,3 +161,12 @@ def infer_mapping(headers: list[str], declared: set[str] | None = None) -> Mappi
         inferred=True,
     )
 
+
+def _first_header(headers: list[str], names: tuple[str, ...]) -> str | None:
+    """The header spelled like the first of ``names`` found, exactly, else ignoring case and
+    surrounding spaces."""
+    found = next((h for name in names for h in headers if h == name), None)
+    if found is None:
+        lowered = {h.strip().lower(): h for h in headers}
+        found = next((lowered[n.lower()] for n in names if n.lower() in lowered), None)
+    return found

@@ -90,7 +90,7 @@ def _campaign_rows(
             outcomes[(outcome.cohort_id, outcome.row_number, outcome.attempt)] = outcome
         for decision in schedule_retries(campaign, warehouse):
             retries[(decision.cohort_id, decision.row_number)] = decision
-    phones: dict[str, dict[int, str]] = {}
+    phones: dict[str, dict[int, str | None]] = {}
     batch_rows, delivery_rows = [], []
     for batch in batches:
         answers = results.get(batch.idempotency_key, [])

@@ -29,11 +29,13 @@ from cohortflow.warehouse import (
 
 @dataclass(frozen=True)
 class CohortRecipients:
-    """The planning view of one cohort: row numbers and phones in row order."""
+    """The planning view of one cohort: row numbers, phones (None for a user without one, in
+    a campaign of users) and user identifiers, in row order."""
 
     cohort_id: str
     row_numbers: list[int]
-    phones: list[str]
+    phones: list[str | None]
+    identifiers: list[str | None]
 
     def ordinal_of(self) -> dict[int, int]:
         """Row number → 0-based position (used for caller-ID assignment)."""
@@ -52,14 +54,18 @@ def published_cohorts(warehouse: Path, campaign_id: str) -> list[str]:
 
 
 def recipient_phones(warehouse: Path, campaign_id: str, cohort_id: str) -> CohortRecipients:
-    """Row numbers and phone numbers of a published cohort, ordered by row number."""
+    """Row numbers, phone numbers and user identifiers of a published cohort, by row number."""
     path = cohort_dir(warehouse, campaign_id, cohort_id) / RECIPIENTS_FILE
-    table = pq.read_table(path, columns=["row_number", "phone_number"])
-    table = table.sort_by("row_number")
+    has_identifier = "user_identifier" in pq.read_schema(path).names
+    columns = ["row_number", "phone_number", *(["user_identifier"] if has_identifier else [])]
+    table = pq.read_table(path, columns=columns).sort_by("row_number")
+    rows = [int(v) for v in table.column("row_number").to_pylist()]
     return CohortRecipients(
         cohort_id,
-        [int(v) for v in table.column("row_number").to_pylist()],
-        [str(v) for v in table.column("phone_number").to_pylist()],
+        rows,
+        [None if v is None else str(v) for v in table.column("phone_number").to_pylist()],
+        [None if v is None else str(v) for v in table.column("user_identifier").to_pylist()]
+        if has_identifier else [None] * len(rows),
     )
 
 
@@ -106,7 +112,7 @@ def build_batch(
         recipients.append(
             BatchRecipient(
                 row_number=int(record["row_number"]),
-                phone_number=str(record["phone_number"]),
+                phone_number=record["phone_number"],
                 user_identifier=record.get("user_identifier"),
                 variables=variables,
                 message=record.get("message"),

@@ -119,9 +119,11 @@ def _normalise(
     if batch is None or kind not in OUTCOME_KINDS:
         return None
     row = record.get("row_number")
-    if row is None:
+    if row is None:  # by number, else (campaigns of users) by user identifier
+        rows = phone_rows.setdefault(batch.cohort_id, {})
         phone = str(record.get("phone_number") or record.get("phone") or "")
-        row = phone_rows.setdefault(batch.cohort_id, {}).get(phone)
+        user = str(record.get("user_identifier") or record.get("user_id") or "")
+        row = rows.get(phone) if phone else rows.get(f"user:{user}") if user else None
     if row is None or int(row) not in batch.rows:
         return None
     duration = record.get("duration_seconds")
@@ -161,7 +163,9 @@ def ingest_outcomes(
     phone_rows: dict[str, dict[str, int]] = {}
     for cohort_id in {b.cohort_id for b in batches.values()}:
         cohort = recipient_phones(warehouse, campaign.campaign_id, cohort_id)
-        phone_rows[cohort_id] = dict(zip(cohort.phones, cohort.row_numbers, strict=True))
+        keys = [phone or f"user:{user}" for phone, user in zip(cohort.phones,
+                                                                cohort.identifiers, strict=True)]
+        phone_rows[cohort_id] = dict(zip(keys, cohort.row_numbers, strict=True))
     records = list(records)
     known = {o.outcome_id for o in read_outcomes(campaign, warehouse)}
     fresh = []

@@ -91,7 +91,7 @@ def _candidates(
 ) -> tuple[dict[tuple[str, ...], list[Member]], int]:
     """Unbatched first attempts and due retries, grouped by zones; and the retry count."""
     groups: dict[tuple[str, ...], list[Member]] = defaultdict(list)
-    phones: dict[tuple[str, int], str] = {}
+    phones: dict[tuple[str, int], str | None] = {}
     for cohort_id in published_cohorts(warehouse, campaign.campaign_id):
         cohort = recipient_phones(warehouse, campaign.campaign_id, cohort_id)
         for row, phone in zip(cohort.row_numbers, cohort.phones, strict=True):
@@ -101,9 +101,9 @@ def _candidates(
     retries = 0
     for retry in due_retries(campaign, warehouse, now):
         member = (retry.cohort_id, retry.attempt, retry.row_number)
-        retry_phone = phones.get((retry.cohort_id, retry.row_number))
-        if member in batched or retry_phone is None:
+        if member in batched or (retry.cohort_id, retry.row_number) not in phones:
             continue
+        retry_phone = phones[(retry.cohort_id, retry.row_number)]
         groups[recipient_zones(campaign, retry_phone)].append(member)
         retries += 1
     for members in groups.values():

@@ -23,7 +23,6 @@ from cohortflow.config import CampaignConfig
 from cohortflow.dispatch.cohorts import recipient_phones
 from cohortflow.dispatch.outcomes import Outcome, read_outcomes
 from cohortflow.dispatch.windows import next_open, recipient_zones
-from cohortflow.phones import mask_phone
 from cohortflow.providers import provider_retries
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,9 @@ def classify(outcome: Outcome, campaign: CampaignConfig) -> str | None:
     return outcome.outcome
 
 
-def decide_retry(outcome: Outcome, campaign: CampaignConfig, phone: str) -> RetryDecision:
+def decide_retry(
+    outcome: Outcome, campaign: CampaignConfig, phone: str | None
+) -> RetryDecision:
     """Whether the recipient of ``outcome`` is retried, and when (inside an allowed window)."""
     config = campaign.retry_config
     kind = classify(outcome, campaign)
@@ -99,14 +100,14 @@ def schedule_retries(campaign: CampaignConfig, warehouse: Path) -> list[RetryDec
             current.at_time,
         ):
             latest[key] = outcome
-    phones: dict[str, dict[int, str]] = {}
+    phones: dict[str, dict[int, str | None]] = {}
     decisions = []
     for (cohort_id, row), outcome in sorted(latest.items()):
         if cohort_id not in phones:
             cohort = recipient_phones(warehouse, campaign.campaign_id, cohort_id)
             phones[cohort_id] = dict(zip(cohort.row_numbers, cohort.phones, strict=True))
         decision = decide_retry(outcome, campaign, phones[cohort_id][row])
-        log.debug("recipient %s: %s", mask_phone(phones[cohort_id][row]), decision.reason)
+        log.debug("recipient %s row %d: %s", cohort_id, row, decision.reason)
         decisions.append(decision)
     return decisions
 

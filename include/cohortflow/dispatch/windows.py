@@ -307,8 +307,9 @@ def show_time(instant: dt.datetime, zone: dt.tzinfo) -> str:
     return instant.astimezone(zone).isoformat(timespec="seconds")
 
 
-def recipient_zones(campaign: CampaignConfig, phone: str) -> tuple[str, ...]:
-    """Zones whose window applies to ``phone``: its own when ``recipient_local_time``, else ()."""
-    if not campaign.recipient_local_time:
+def recipient_zones(campaign: CampaignConfig, phone: str | None) -> tuple[str, ...]:
+    """Zones whose window applies to ``phone``: its own when ``recipient_local_time``, else ()
+    (also for a recipient without a phone: the campaign's timezone)."""
+    if not campaign.recipient_local_time or phone is None:
         return ()
     return resolve_zones(phone_timezones(phone), campaign.allowed_schedule)

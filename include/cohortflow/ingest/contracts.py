@@ -30,7 +30,7 @@ E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 REGION_PATTERN = r"^[A-Z]{2}$|^001$"
 REASON_PATTERN = (
     r"^(invalid_phone|missing_required:[^:]+|format_error:[^:]+|render_error|do_not_contact"
-    r"|duplicate_phone|malformed_row): "
+    r"|duplicate_phone|duplicate_user|malformed_row): "
 )
 
 
@@ -43,6 +43,7 @@ class ColumnRule:
     minimum: int | None = None
     pattern: str | None = None  # the whole value must match (pandera's str_matches)
     unique: bool = False
+    nullable: bool = False
 
 
 #: ``recipients.parquet``: one row per valid, unique recipient.
@@ -50,6 +51,14 @@ RECIPIENTS: Mapping[str, ColumnRule] = {
     "row_number": ColumnRule("integer", minimum=1, unique=True),
     "phone_number": ColumnRule("text", pattern=E164_PATTERN, unique=True),
     "region": ColumnRule("text", pattern=REGION_PATTERN),
+}
+#: ``recipients.parquet`` of a campaign of users (CometChat): unique by user identifier; a
+#: phone (and so a region) only where the cohort has one.
+RECIPIENTS_OF_USERS: Mapping[str, ColumnRule] = {
+    "row_number": ColumnRule("integer", minimum=1, unique=True),
+    "user_identifier": ColumnRule("text", unique=True),
+    "phone_number": ColumnRule("text", pattern=E164_PATTERN, nullable=True),
+    "region": ColumnRule("text", pattern=REGION_PATTERN, nullable=True),
 }
 #: ``rejections``: one row per rejected data row, with stable reason codes first.
 REJECTIONS: Mapping[str, ColumnRule] = {
@@ -59,6 +68,7 @@ REJECTIONS: Mapping[str, ColumnRule] = {
 }
 CONTRACTS: Mapping[str, Mapping[str, ColumnRule]] = {
     "Recipients": RECIPIENTS,
+    "RecipientsOfUsers": RECIPIENTS_OF_USERS,
     "Rejections": REJECTIONS,
 }
 
@@ -82,7 +92,7 @@ def arrow_schema(name: str) -> pa_schema.DataFrameSchema:
     """Contract ``name`` (a key of :data:`CONTRACTS`) for Arrow tables."""
     return pa_schema.DataFrameSchema(
         {column: pa_schema.Column(_arrow_type(rule), rule_checks(pa_schema.Check, rule),
-                                  unique=rule.unique)
+                                  unique=rule.unique, nullable=rule.nullable)
          for column, rule in CONTRACTS[name].items()},
         name=name, strict=False, coerce=False,
     )

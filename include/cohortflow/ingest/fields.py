@@ -8,6 +8,7 @@ Jinja row by row.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +48,18 @@ class OutputField:
 
 
 def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) -> list[OutputField]:
-    """Blocking checks of the mapping against the headers and the campaign's variables."""
+    """Blocking checks of the mapping against the headers and the campaign's variables (for
+    a campaign of users, :func:`check_user_fields` too)."""
+    if campaign.keyed_by_user:
+        check_user_fields(mapping, campaign)
+    elif mapping.phone_number is None:
+        raise CohortError(
+            "the mapping names no phone_number column; add one (the campaign's recipients are "
+            "called or messaged by phone)", code="missing_column")
+    named = [("phone_number", mapping.phone_number)] if mapping.phone_number else []
     missing = [
         (name, m.column_name)
-        for name, m in [("phone_number", mapping.phone_number), *mapping.output_fields().items()]
+        for name, m in [*named, *mapping.output_fields().items()]
         if m.column_name is not None and m.column_name not in raw.headers
     ]
     if missing:
@@ -85,9 +94,65 @@ def output_fields(raw: RawCohort, mapping: Mapping, campaign: CampaignConfig) ->
     for index, (name, source) in enumerate(mapping.output_fields().items(), start=1):
         column = raw.column_for(source.column_name) if source.column_name is not None else None
         source_sql = column or f"$value_{index}::varchar"
-        fields.append(OutputField(index, name, source_sql, source.format, source.required,
-                                  column))
+        required = source.required or (campaign.keyed_by_user and name == USER_KEY)
+        fields.append(OutputField(index, name, source_sql, source.format, required, column))
     return fields
+
+
+#: The field a campaign of users is keyed and de-duplicated by.
+USER_KEY = "user_identifier"
+_COLUMN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class DedupeKey:
+    """What makes two rows the same recipient: the number (``phone_key``, its E.164 digits as
+    an integer) or, for a campaign of users, the user identifier's value (``user_key``)."""
+
+    column: str
+    sql_type: str
+    value_sql: str  # its expression over 02_row_checks.sql's fields
+    reason: str  # the rejection code of a repeat, and what it repeats
+
+
+def dedupe_key(campaign: CampaignConfig, fields: list[OutputField]) -> DedupeKey:
+    """The key of the campaign's recipients (see :class:`DedupeKey`)."""
+    if not campaign.keyed_by_user:
+        return DedupeKey("phone_key", "bigint", "substr(phone_lookup.e164, 2)::bigint",
+                         "duplicate_phone: same number as row")
+    user = next(f for f in fields if f.name == USER_KEY)
+    return DedupeKey("user_key", "varchar", f"fields.value_{user.index}",
+                     "duplicate_user: same user_identifier as row")
+
+
+def check_user_fields(mapping: Mapping, campaign: CampaignConfig) -> None:
+    """Blocking checks for a campaign whose recipients are users (CometChat): an identifier is
+    mapped, no Sarvam overrides, and every variable is one the campaign declares (its
+    template's ``variableSchema``) with a name CometChat takes as a CSV column."""
+    if mapping.user_identifier is None:
+        raise CohortError(
+            f"campaign {campaign.campaign_id!r} sends to users (CometChat), so its cohorts are "
+            "keyed by user_identifier: map it to the user id column (e.g. user_id)",
+            code="missing_column")
+    if mapping.app_overrides:
+        raise CohortError(
+            f"app_overrides {', '.join(mapping.app_overrides)} are Sarvam settings, not template "
+            f"variables of campaign {campaign.campaign_id!r} (CometChat); remove them from the "
+            "mapping", code="undeclared_variable")
+    undeclared = [name for name in mapping.app_variables if name not in campaign.variables]
+    if undeclared:
+        declared = ", ".join(campaign.variables) or "none"
+        raise CohortError(
+            f"column(s) {', '.join(map(repr, undeclared))} are not variables of campaign "
+            f"{campaign.campaign_id!r}'s template (its variableSchema, the campaign's "
+            f"`variables`: {declared}); rename the columns in the mapping or declare them",
+            code="undeclared_variable")
+    bad = [name for name in mapping.app_variables if not _COLUMN_NAME.match(name)]
+    if bad:
+        raise CohortError(
+            f"variable name(s) {', '.join(map(repr, bad))} cannot be CometChat CSV columns "
+            "(letters, digits, '_' and '-' only); rename them in the mapping and the campaign",
+            code="undeclared_variable")
 
 
 #: The columns recipients.parquet has besides the mapping's fields.

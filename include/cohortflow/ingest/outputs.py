@@ -83,9 +83,11 @@ def create_outputs(
     message_sql: str | None,
     has_message: bool,
     has_payload: bool,
+    keyed_by_user: bool = False,
 ) -> None:
     """The outputs over ``raw_table`` and ``final_all``, in file order: the views
-    ``recipients_out``, ``recipient_keys`` (its number columns, from ``final_all`` alone),
+    ``recipients_out``, ``recipient_keys`` (its key columns, from ``final_all`` alone: the
+    number, or for a campaign of users the identifier),
     ``rejected_rows``, ``rejected_out`` and ``rejections_view`` (materialised as the table
     ``rejections_out`` by :func:`write_outputs`). ``phone_extension`` is a column of the
     recipients only when one of them has an extension."""
@@ -95,8 +97,10 @@ def create_outputs(
     conn.execute("create or replace temp view recipients_out as " + render_sql(
         sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
         has_message=has_message, has_payload=has_payload, has_extension=has_extension))
-    conn.execute("create or replace temp view recipient_keys as select row_number, "
-                 "'+' || phone_key as phone_number from final_all where rejected_reason is null")
+    key = ("user_key as user_identifier" if keyed_by_user
+           else "'+' || phone_key as phone_number")
+    conn.execute(f"create or replace temp view recipient_keys as select row_number, {key} "
+                 "from final_all where rejected_reason is null")
     conn.execute("create or replace temp view rejected_rows as " + render_sql(
         sql_dir, "ingest/05_rejected_rows.sql", columns=columns))
     conn.execute("create or replace temp view rejections_view as " + render_sql(
@@ -138,6 +142,8 @@ def write_outputs(
     columns: list[dict[str, str]],
     out_dir: Path,
     summary: CohortSummary,
+    *,
+    keyed_by_user: bool = False,
 ) -> PendingArtefacts:
     """Write the artefacts under temporary names, start checking them against the contracts,
     and count; the caller publishes them with :meth:`PendingArtefacts.publish`.
@@ -151,7 +157,8 @@ def write_outputs(
     try:
         write_parquet(conn, "recipients_out", files[RECIPIENTS_FILE])
         pending.checks.append(contracts.start_validation(
-            conn, "recipient_keys", files[RECIPIENTS_FILE], contracts.arrow_schema("Recipients")))
+            conn, "recipient_keys", files[RECIPIENTS_FILE],
+            contracts.arrow_schema("RecipientsOfUsers" if keyed_by_user else "Recipients")))
         write_rejected_csv(conn, columns, files[REJECTED_FILE], summary)
         conn.execute("create or replace temp table rejections_out as "
                      "select * from rejections_view")

@@ -54,3 +54,11 @@ def create_phone_notes(
         f"from chunk_rows join _phone_candidates on chunk_rows.{phone_column} = raw "
         "where extension is not null")
     conn.unregister("_phone_candidates")
+
+
+def create_empty_phone_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """The phone tables the row checks join, empty: the cohort has no phone column."""
+    conn.execute("create or replace temp table phone_lookup (row_number bigint, e164 varchar, "
+                 "region varchar, error varchar, undecided boolean)")
+    conn.execute("create or replace temp table phone_notes (row_number bigint, "
+                 "extension varchar, second_number boolean)")

@@ -23,6 +23,7 @@ from cohortflow.errors import CohortError, ConfigError, ResourceError
 from cohortflow.ingest.dnc import load_dnc_numbers
 from cohortflow.ingest.fields import (
     compile_templates,
+    dedupe_key,
     field_params,
     message_sql,
     output_fields,
@@ -35,7 +36,7 @@ from cohortflow.ingest.outputs import (
     remove_stale,
     write_outputs,
 )
-from cohortflow.ingest.phone_notes import create_phone_notes
+from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
 from cohortflow.ingest.raw import RawCohort, rows_between_sql
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
@@ -179,7 +180,9 @@ def _run(
             )
     summary.total_records = raw.row_count
     params = field_params(mapping, fields)
-    phone_column = raw.column_for(mapping.phone_number.column_name or "")
+    phone = mapping.phone_number
+    phone_column = raw.column_for(phone.column_name) if phone and phone.column_name else None
+    key = dedupe_key(campaign, fields)
     columns = [
         {"source": source, "header": header}
         for source, header in zip(raw.columns, raw.source_headers, strict=True)
@@ -188,14 +191,14 @@ def _run(
         dnc_path = request.dnc or campaign.dnc
         numbers = load_dnc_numbers(dnc_path, region) if dnc_path else pa.array([], pa.string())
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
-    conn.execute("create or replace temp table seen (phone_key bigint, kept_row bigint)")
+    conn.execute(f"create or replace temp table seen ({key.column} {key.sql_type}, "
+                 "kept_row bigint)")
     # The same statements for every chunk: a simple template (or none) makes checks, render and
     # dedupe one statement; otherwise Jinja renders the materialised checks in between.
     rendered_sql = message_sql(fields, message, layout)
-    checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", source="chunk_rows",
-                            fields=fields)
-    final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql,
-                           source="chunk_rows", fields=fields)
+    shape = {"source": "chunk_rows", "fields": fields, "key": key, "phone_column": phone_column}
+    checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", **shape)
+    final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql, **shape)
     size = settings.chunk_rows
     for first in range(1, raw.row_count + 1, size):
         # Every per-row step works on one chunk of rows: memory stays flat and time grows
@@ -203,13 +206,17 @@ def _run(
         conn.execute("create or replace temp view chunk_rows as "
                      + rows_between_sql(first, first + size - 1, raw.row_count))
         with timer.step("phones"):
-            counts = create_phone_lookup(
-                conn, sql_dir,
-                f"select row_number, {phone_column} as raw from chunk_rows "
-                f"where {phone_column} is not null",
-                region, fast=settings.fast_paths,
-            )
-            create_phone_notes(conn, sql_dir, phone_column, region)
+            if phone_column is None:  # a campaign of users whose mapping names no phone
+                counts = {"library": 0}
+                create_empty_phone_tables(conn)
+            else:
+                counts = create_phone_lookup(
+                    conn, sql_dir,
+                    f"select row_number, {phone_column} as raw from chunk_rows "
+                    f"where {phone_column} is not null",
+                    region, fast=settings.fast_paths,
+                )
+                create_phone_notes(conn, sql_dir, phone_column, region)
         # not seconds: how many distinct phones the fast path left to phonenumbers
         timer.timings["phones_library_values"] = (
             timer.timings.get("phones_library_values", 0) + counts["library"])
@@ -222,14 +229,16 @@ def _run(
             conn.execute(f"{_into('final_all', first)} {final_sql}",
                          params if rendered_sql else None)
             if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
-                conn.execute("insert into seen select phone_key, row_number from final_all "
+                conn.execute(f"insert into seen select {key.column}, row_number from final_all "
                              f"where row_number >= {first:d} and rejected_reason is null")
             drop_tables(conn, "phone_lookup", "phone_notes", "checked", "rendered")
     drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_extras")
     with timer.step("write"):
         create_outputs(conn, fields, columns, sql_dir, message_sql=rendered_sql,
-                       has_message=message is not None, has_payload=layout is not None)
-        return write_outputs(conn, columns, out_dir, summary)
+                       has_message=message is not None, has_payload=layout is not None,
+                       keyed_by_user=campaign.keyed_by_user)
+        return write_outputs(conn, columns, out_dir, summary,
+                             keyed_by_user=campaign.keyed_by_user)
 
 
 def _mapping_for(request: CohortRequest, raw: RawCohort, summary: CohortSummary) -> Mapping:
@@ -238,7 +247,8 @@ def _mapping_for(request: CohortRequest, raw: RawCohort, summary: CohortSummary)
     campaign = request.campaign
     mapping = request.mapping or campaign.mapping
     if mapping is None:
-        mapping = infer_mapping(raw.headers, set(campaign.variables) or None)
+        mapping = infer_mapping(raw.headers, set(campaign.variables) or None,
+                                keyed_by_user=campaign.keyed_by_user)
     summary.mapping = mapping.to_json()
     summary.mapping_inferred = mapping.inferred
     summary.mapping_source = (

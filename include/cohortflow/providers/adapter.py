@@ -42,7 +42,13 @@ import requests
 from cohortflow import __version__
 from cohortflow.config import CampaignConfig
 from cohortflow.errors import ProviderError
-from cohortflow.providers.base import Batch, Credentials, RowRejection, SubmitResult
+from cohortflow.providers.base import (
+    Batch,
+    BatchRecipient,
+    Credentials,
+    RowRejection,
+    SubmitResult,
+)
 from cohortflow.providers.http import HttpOutcome, RetryPolicy, send
 
 P = TypeVar("P")
@@ -364,6 +370,16 @@ def batch_label(batch: Batch, *, max_length: int = 50) -> str:
     tail = f"-b{batch.batch_number:06d}-a{batch.attempt}"
     head = _LABEL_UNSAFE.sub("_", f"{batch.campaign_id}-{batch.cohort_id}")
     return head[: max_length - len(tail)] + tail
+
+
+def phone_of(recipient: BatchRecipient, batch: Batch) -> str:
+    """The recipient's E.164 number; a provider that calls or messages by phone cannot take a
+    recipient without one (only campaigns of users have such recipients)."""
+    if recipient.phone_number is None:
+        raise ProviderError(
+            f"batch {batch.idempotency_key}, row {recipient.row_number}: no phone number; this "
+            "provider contacts recipients by phone", code="provider_data")
+    return recipient.phone_number
 
 
 def require_recipients(batch: Batch) -> None:

@@ -24,7 +24,7 @@ class BatchRecipient:
     """One recipient inside a batch, as read from ``recipients.parquet``."""
 
     row_number: int
-    phone_number: str  # E.164
+    phone_number: str | None  # E.164; None only for a user without one (campaigns of users)
     user_identifier: str | None = None
     variables: dict[str, str] = field(default_factory=dict)  # app variables and overrides
     message: str | None = None

@@ -52,6 +52,7 @@ from cohortflow.providers.adapter import (
     PlannedRequest,
     ProviderAdapter,
     csv_bytes,
+    phone_of,
     require_recipients,
     variable_names,
 )
@@ -109,7 +110,7 @@ class MessagingCsvAdapter(ProviderAdapter[MessagingCsvProvider]):
                 )
             rows.append(
                 [
-                    r.phone_number.lstrip("+") if c == phone_column else r.variables[c]
+                    phone_of(r, batch).lstrip("+") if c == phone_column else r.variables[c]
                     for c in columns
                 ]
             )

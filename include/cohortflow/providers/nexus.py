@@ -69,6 +69,7 @@ from cohortflow.providers.adapter import (
     ProviderAdapter,
     batch_label,
     csv_bytes,
+    phone_of,
     require_recipients,
     variable_names,
 )
@@ -153,7 +154,8 @@ class NexusAdapter(ProviderAdapter[NexusProvider]):
         """One multipart upload holding every recipient of ``batch``."""
         require_recipients(batch)
         keys = variable_names(batch, reserved=(PHONE_COLUMN,))
-        rows = [[r.phone_number, *(r.variables.get(k, "") for k in keys)] for r in batch.recipients]
+        rows = [[phone_of(r, batch), *(r.variables.get(k, "") for k in keys)]
+                for r in batch.recipients]
         request = requests.Request(
             "POST",
             f"{self.provider.base_url}/api/call/upload",
@@ -184,7 +186,7 @@ class NexusAdapter(ProviderAdapter[NexusProvider]):
         entries = _invalid_entries(body)
         if not entries:
             return None
-        by_phone = {_digits(r.phone_number): r.row_number for r in batch.recipients}
+        by_phone = {_digits(r.phone_number or ""): r.row_number for r in batch.recipients}
         by_line = {line: r.row_number for line, r in enumerate(batch.recipients, start=2)}
         named: dict[int, str] = {}
         for entry in entries:

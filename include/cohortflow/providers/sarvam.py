@@ -65,6 +65,7 @@ from cohortflow.providers.adapter import (
     SettingsUpdate,
     batch_label,
     csv_bytes,
+    phone_of,
     require_recipients,
     variable_names,
 )
@@ -119,7 +120,8 @@ class SarvamAdapter(ProviderAdapter[SarvamProvider]):
         require_recipients(batch)
         keys = variable_names(batch, reserved=(PHONE_COLUMN, IDENTIFIER_COLUMN))
         rows = [
-            [r.phone_number, r.user_identifier or "", *(r.variables.get(k, "") for k in keys)]
+            [phone_of(r, batch), r.user_identifier or "",
+             *(r.variables.get(k, "") for k in keys)]
             for r in batch.recipients
         ]
         name = batch_label(batch)

@@ -275,10 +275,13 @@ def test_phone_number_from_a_fixed_value_is_rejected(tmp_path):
     assert ": phone_number: the phone number must come from a column" in message
 
 
-def test_missing_phone_number_entry_is_rejected(tmp_path):
-    message = mapping_error(tmp_path, {"app_variables": {}})
-
-    assert ": phone_number: Field required" in message
+def test_a_mapping_without_phone_loads_for_campaigns_of_users(tmp_path):
+    """Only a campaign of users (CometChat) may leave the phone out; ingest refuses it for
+    the others (tests/unit/ingest/test_users.py)."""
+    path = write_text(tmp_path, "m.mapping.json",
+                      json.dumps({"user_identifier": {"column_name": "user_id"}}))
+    mapping = load_mapping(path)
+    assert mapping.phone_number is None and mapping.referenced_columns() == ["user_id"]
 
 
 def test_format_that_is_not_a_macro_name_is_rejected(tmp_path):
