@@ -77,7 +77,7 @@ def test_discovery_lists_and_hashes_files_in_the_bucket(bucket: Any) -> None:
     from cohortflow.ingest.tasks import find_new_files
 
     items = {item["name"]: item for item in find_new_files()}
-    assert set(items) == {"june_cohort.csv", "december_reminders.xlsx"}
+    assert set(items) == {"june_cohort.csv", "december_reminders.xlsx", "december_offers.csv"}
     june = items["june_cohort.csv"]
     assert june["uri"].startswith("s3://") and june["uri"].endswith("landing/loans/june_cohort.csv")
     assert june["sha256"] == file_sha256(EXAMPLES / "loans" / "june_cohort.csv")
@@ -106,6 +106,7 @@ def test_files_in_the_bucket_become_cohorts_and_move_to_archive(bucket: Any) -> 
     assert cohorts == {
         "june_cohort.csv": "object_storage",
         "december_reminders.xlsx": "object_storage",
+        "december_offers.csv": "object_storage",
     }
 
 
@@ -153,7 +154,7 @@ def test_the_warehouse_mirror_holds_the_cohorts_and_a_readable_catalog(
     bucket.download_file(BUCKET, "warehouse/cohortflow.duckdb", str(download))
     with duckdb.connect(str(download), read_only=True) as conn:
         count = conn.execute("select count(*) from cohorts").fetchone()
-    assert count == (2,)
+    assert count == (3,)  # loans, reminders, offers
 
 
 @pytest.mark.airflow
@@ -167,5 +168,5 @@ def test_cohort_ingest_dag_reads_the_bucket(bucket: Any, airflow_db: Path) -> No
     warehouse = Path(get_settings().warehouse)
     with duckdb.connect(str(warehouse / "cohortflow.duckdb"), read_only=True) as conn:
         count = conn.execute("select count(*) from cohorts where status = 'completed'").fetchone()
-    assert count == (2,)
+    assert count == (3,)  # loans, reminders, offers
     assert not [key for key in _keys(bucket) if key.startswith("landing/")]
