@@ -13,9 +13,11 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING
 export COHORTFLOW_LANDING="$DEMO/landing"
 export COHORTFLOW_WAREHOUSE="$DEMO/warehouse"
 export COHORTFLOW_CAMPAIGNS="$ROOT/include/campaigns"
-# The demo campaigns name the connection `sandbox_provider`; its key is the sandbox's default.
-export AIRFLOW_CONN_SANDBOX_PROVIDER='{"conn_type": "http", "password": "sandbox-key"}'
+# The demo campaigns name the connection `sandbox_provider`; its key and CometChat app id are
+# the sandbox's defaults.
+export AIRFLOW_CONN_SANDBOX_PROVIDER='{"conn_type": "http", "password": "sandbox-key", "extra": {"app_id": "sandbox-app"}}'
 export COHORTFLOW_PROVIDER_SANDBOX_PROVIDER_KEY=sandbox-key
+export COHORTFLOW_PROVIDER_SANDBOX_PROVIDER_APP_ID=sandbox-app
 SANDBOX_PORT=18911
 BIN="$ROOT/.venv/bin"
 
