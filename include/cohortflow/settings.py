@@ -80,8 +80,9 @@ class Settings(BaseSettings):
         "and modification time are unchanged across two looks this many seconds apart.",
     )
     max_workbook_bytes: int = Field(
-        default=200 * 1024 * 1024,
-        description="Refuse Excel/ODS workbooks that expand beyond this many bytes.",
+        default=1536 * 1024 * 1024,
+        description="Refuse Excel/ODS workbooks that expand beyond this many bytes (a workbook "
+        "is decoded whole: about 2 bytes of memory per expanded byte).",
     )
     chunk_rows: int = Field(
         default=1_500_000,

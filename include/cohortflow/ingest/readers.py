@@ -20,7 +20,7 @@ SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
 
 
 def read_cohort_file(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 200 * 1024**2
+    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 1536 * 1024**2
 ) -> RawCohort:
     """Load ``path`` into the table ``raw_rows`` of ``conn``; blocking problems raise CohortError.
 
