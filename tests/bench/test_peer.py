@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from benchmarks import generate, peer
+from benchmarks.measure import compare_outputs
 
 from cohortflow.config import load_campaign
 from cohortflow.ingest import CohortRequest, process_cohort
@@ -73,6 +74,7 @@ def _assert_same_outputs(source: Path, campaign: Path, tmp_path: Path) -> None:
     _cohortflow(source, campaign, fast)
     counts = peer.process(source, campaign, other)
 
+    assert compare_outputs(fast, other) == "identical"
     (fast_recipients, fast_rejections), (recipients, rejections) = _frames(fast), _frames(other)
     assert recipients.equals(fast_recipients), (fast_recipients.columns, recipients.columns)
     assert rejections.equals(fast_rejections)
