@@ -1,11 +1,12 @@
 """How ``make bench`` measures: commands run as subprocesses, taking turns (wall time, the
-child's CPU and peak RSS from ``wait4``); the DuckDB temp files a run writes; the host's speed;
-and the comparison of two commands' outputs.
+command's own CPU and peak RSS from ``wait4``, through ``benchmarks/launch.py``); the DuckDB
+temp files a run writes; the host's speed; and the comparison of two commands' outputs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -126,26 +127,24 @@ class TempWatch:
 
 
 def run_child(command: Command) -> Run:
-    """Run ``command``; its wall time, CPU, peak RSS (``wait4``'s ru_maxrss) and, when
-    watched, the DuckDB temp files it wrote."""
+    """Run ``command`` (through ``benchmarks/launch.py``, so that its peak RSS is its own, not
+    this process's); its wall time, CPU, peak RSS and, when watched, the DuckDB temp files it
+    wrote."""
     with tempfile.TemporaryDirectory(prefix="cohortflow-bench-tmp-") as scratch:
         env = child_env()
         if command.watch_temp:
             env["TMPDIR"] = scratch
+        report = Path(scratch) / "launch.json"
         watch = TempWatch(Path(scratch))
         with watch if command.watch_temp else contextlib.nullcontext():
-            started = time.perf_counter()
-            child = subprocess.Popen(command.argv, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env, cwd=PROJECT)
-            assert child.stderr is not None
-            errors = child.stderr.read()
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            wall = time.perf_counter() - started
-    if child.returncode != 0:
+            child = subprocess.run([sys.executable, "-m", "benchmarks.launch", str(report),
+                                    *command.argv], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, env=env, cwd=PROJECT, check=False)
+        figures = json.loads(report.read_text()) if report.exists() else {}
+    if child.returncode != 0 or not figures:
         raise RuntimeError(f"{' '.join(command.argv)} failed ({child.returncode}): "
-                           f"{errors.decode()}")
-    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime,
+                           f"{child.stderr.decode()}")
+    return Run(figures["wall"], figures["maxrss_kib"] / 1024, figures["cpu"],
                watch.peak if command.watch_temp else None)
 
 

@@ -65,7 +65,7 @@ def warm_up() -> None:
     """Compile and cache the bytecode of what the commands import (not measured)."""
     subprocess.run([sys.executable, "-c", "import cohortflow.cli.ingest, "
                     "cohortflow.ingest.process, benchmarks.baseline, benchmarks.peer, "
-                    "benchmarks.peer_phones, benchmarks.duckdb_copy"],
+                    "benchmarks.peer_phones, benchmarks.duckdb_copy, benchmarks.launch"],
                    env=child_env(), cwd=PROJECT, check=True)
 
 

@@ -133,3 +133,12 @@ def test_a_failed_size_keeps_the_tables_shape() -> None:
         assert len(_cells(failed_line(10_000_000, "out of memory", width))) == len(
             _cells(header[0]))
 
+
+def test_a_commands_peak_rss_is_its_own_not_the_harness_s() -> None:
+    # Linux counts the starting process's high-water mark in a child's peak RSS; the launcher
+    # keeps the harness's (here 256 MiB more) out of the figure
+    ballast = bytearray(256 * 1024**2)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    run = measure.run_child(Command([sys.executable, "-c", "pass"]))
+    assert run.peak_rss_mib < 128
+    assert len(ballast) == 256 * 1024**2
