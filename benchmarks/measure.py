@@ -97,24 +97,35 @@ def temp_bytes(root: Path) -> int:
 
 class TempWatch:
     """Looks at a folder every :data:`INTERVAL` seconds while a command runs and keeps the most
-    bytes of DuckDB temp files seen at once.
+    bytes of DuckDB temp files seen at once, and whether anything was made there at all.
 
     cohortflow's scratch folder (``tempfile``, so under ``TMPDIR``) holds DuckDB's spill
     folder and is removed when the cohort is done, so it can only be seen during the run: a
     spill shorter than the interval could be missed (spilling a chunk's tables takes far
-    longer)."""
+    longer). A run in which the folder stayed empty throughout tells nothing (its scratch
+    folder is elsewhere, or too short-lived to see): :attr:`measured` is then None."""
 
     INTERVAL = 0.05
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.peak = 0
+        self.seen = False  # something was made under root while the command ran
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="bench-temp-watch", daemon=True)
 
+    def _look(self) -> None:
+        self.seen = self.seen or any(self.root.iterdir())
+        self.peak = max(self.peak, temp_bytes(self.root))
+
     def _watch(self) -> None:
         while not self._stop.wait(self.INTERVAL):
-            self.peak = max(self.peak, temp_bytes(self.root))
+            self._look()
+
+    @property
+    def measured(self) -> int | None:
+        """The most bytes of DuckDB temp files seen at once; None if nothing was seen."""
+        return self.peak if self.seen else None
 
     def __enter__(self) -> TempWatch:
         self._thread.start()
@@ -123,19 +134,21 @@ class TempWatch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, temp_bytes(self.root))  # whatever was left behind
+        self._look()  # whatever was left behind
 
 
 def run_child(command: Command) -> Run:
     """Run ``command`` (through ``benchmarks/launch.py``, so that its peak RSS is its own, not
     this process's); its wall time, CPU, peak RSS and, when watched, the DuckDB temp files it
-    wrote."""
+    wrote (None: not watched, or its scratch folder was not seen)."""
     with tempfile.TemporaryDirectory(prefix="cohortflow-bench-tmp-") as scratch:
         env = child_env()
+        watched = Path(scratch) / "tmp"
+        watched.mkdir()
         if command.watch_temp:
-            env["TMPDIR"] = scratch
+            env["TMPDIR"] = str(watched)
         report = Path(scratch) / "launch.json"
-        watch = TempWatch(Path(scratch))
+        watch = TempWatch(watched)
         with watch if command.watch_temp else contextlib.nullcontext():
             child = subprocess.run([sys.executable, "-m", "benchmarks.launch", str(report),
                                     *command.argv], stdout=subprocess.DEVNULL,
@@ -145,7 +158,7 @@ def run_child(command: Command) -> Run:
         raise RuntimeError(f"{' '.join(command.argv)} failed ({child.returncode}): "
                            f"{child.stderr.decode()}")
     return Run(figures["wall"], figures["maxrss_kib"] / 1024, figures["cpu"],
-               watch.peak if command.watch_temp else None)
+               watch.measured if command.watch_temp else None)
 
 
 def median_runs(commands: list[Command], repeats: int) -> tuple[list[Run], list[Run]]:

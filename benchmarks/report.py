@@ -107,7 +107,8 @@ def library_cell(result: SizeResult) -> str:
 
 
 def temp_cell(run: Run) -> str:
-    """``none``, or the most MiB of DuckDB temp files seen at once; ``–``: not watched."""
+    """``none``, or the most MiB of DuckDB temp files seen at once; ``–``: not watched, or
+    cohortflow's scratch folder was never seen."""
     if run.temp_bytes is None:
         return "–"
     return "none" if run.temp_bytes == 0 else f"{run.temp_bytes / 1024**2:,.0f} MiB"
@@ -169,7 +170,8 @@ def targets(results: dict[int, SizeResult]) -> list[Target]:
                f"{ten.fast.peak_rss_mib:,.0f} MiB" if ten else "not run",
                ten.fast.peak_rss_mib <= 1024 if ten else None),
         Target("10M rows: no DuckDB temp files written",
-               temp_cell(ten.fast) if ten and temp is not None else "not run",
+               temp_cell(ten.fast) if temp is not None
+               else "scratch folder not seen" if ten else "not run",
                temp == 0 if temp is not None else None),
         _ratio_target("cost linear in rows: 10M wall <= 10.5 x 1M wall", linear,
                       linear <= 10.5 if linear is not None else None),

@@ -63,7 +63,7 @@ def test_the_watch_keeps_the_most_temp_bytes_seen_at_once(tmp_path: Path) -> Non
         spill.mkdir(parents=True)
         (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 5000)
         (tmp_path / "cohortflow-abc" / "work.duckdb").write_bytes(b"x" * 9000)
-    assert watch.peak == 5000
+    assert watch.measured == 5000
 
 
 def test_a_command_that_fails_says_why() -> None:
@@ -71,10 +71,16 @@ def test_a_command_that_fails_says_why() -> None:
         measure.run_child(Command([sys.executable, "-c", "import sys; sys.exit('boom')"]))
 
 
-def test_a_watched_run_reports_no_temp_files_when_it_writes_none() -> None:
-    run = measure.run_child(Command([sys.executable, "-c", "pass"], watch_temp=True))
-    assert run.temp_bytes == 0
-    assert measure.run_child(Command([sys.executable, "-c", "pass"])).temp_bytes is None
+def test_a_watched_run_reports_no_temp_files_only_when_its_scratch_folder_was_seen() -> None:
+    scratch = ("import tempfile, time\n"
+               "with tempfile.TemporaryDirectory(prefix='cohortflow-'):\n"
+               "    time.sleep(0.3)\n")
+    assert measure.run_child(Command([sys.executable, "-c", scratch], watch_temp=True)
+                             ).temp_bytes == 0
+    # nothing made under TMPDIR: the watch tells nothing rather than "none"
+    assert measure.run_child(Command([sys.executable, "-c", "pass"], watch_temp=True)
+                             ).temp_bytes is None
+    assert measure.run_child(Command([sys.executable, "-c", scratch])).temp_bytes is None
 
 
 def _result(**changes: object) -> SizeResult:

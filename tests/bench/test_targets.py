@@ -82,6 +82,12 @@ def test_sizes_left_out_are_not_measured_rather_than_met() -> None:
     assert verdicts["outputs identical to the baseline's and the peer's"] is None
 
 
+def test_a_10m_run_whose_scratch_folder_was_not_seen_is_not_measured() -> None:
+    unseen = {10_000_000: _size(10_000_000, Run(30.0, 900, 50.0, None))}
+    found = {t.what: t for t in targets(unseen)}["10M rows: no DuckDB temp files written"]
+    assert (found.measured, found.met) == ("scratch folder not seen", None)
+
+
 def test_the_cost_model_splits_a_fixed_cost_from_the_cost_per_row() -> None:
     model = cost_model({100_000: Run(1.3, 480, 1.6), 1_000_000: Run(3.1, 800, 5.0)})
     assert model is not None
