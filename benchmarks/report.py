@@ -96,6 +96,14 @@ PEER_HEADER = [
 ]
 
 
+def percent(share: float) -> str:
+    """A share as a percentage with two significant digits below 1% (``0.00031%``: the
+    library's share is often that small), one decimal above."""
+    if share == 0:
+        return "0%"
+    return f"{share * 100:.2g}%" if share < 0.01 else f"{share:.1%}"
+
+
 def library_cell(result: SizeResult) -> str:
     """``1,234 of 900,000 (0.14%)``; ``–`` when not known."""
     if result.library_values is None:
@@ -103,7 +111,7 @@ def library_cell(result: SizeResult) -> str:
     if result.library_share is None:
         return f"{result.library_values:,}"
     return (f"{result.library_values:,} of {result.distinct_phones:,} "
-            f"({result.library_share:.2%})")
+            f"({percent(result.library_share)})")
 
 
 def temp_cell(run: Run) -> str:
@@ -164,7 +172,7 @@ def targets(results: dict[int, SizeResult]) -> list[Target]:
         _ratio_target("1M rows: cohortflow <= 5x DuckDB's CSV-to-Parquet copy (wall)", copy,
                       copy <= 5 if copy is not None else None),
         Target("1M rows: < 1% of distinct phone values decided by the library",
-               f"{share:.2%}" if share is not None else "not run",
+               percent(share) if share is not None else "not run",
                share < 0.01 if share is not None else None),
         Target("10M rows peak RSS <= 1 GiB",
                f"{ten.fast.peak_rss_mib:,.0f} MiB" if ten else "not run",

@@ -16,6 +16,7 @@ from benchmarks.report import (
     failed_line,
     main_line,
     peer_line,
+    percent,
 )
 
 HOST = HostSpeed(0.2, 0.1)
@@ -119,7 +120,7 @@ def test_the_peer_line_shows_the_peer_the_copy_and_the_library_count() -> None:
         "DuckDB copy wall s": "0.75",
         "DuckDB copy CPU s": "1.20",
         "cohortflow/copy (wall)": "4.0×",
-        "phone values to the library (share of distinct)": "4,500 of 900,000 (0.50%)",
+        "phone values to the library (share of distinct)": "4,500 of 900,000 (0.5%)",
         "cohortflow's DuckDB temp files": "none",
     }
 
@@ -148,3 +149,8 @@ def test_a_commands_peak_rss_is_its_own_not_the_harness_s() -> None:
     run = measure.run_child(Command([sys.executable, "-c", "pass"]))
     assert run.peak_rss_mib < 128
     assert len(ballast) == 256 * 1024**2
+
+
+def test_shares_keep_two_significant_digits_below_one_percent() -> None:
+    assert [percent(share) for share in (0, 3 / 980_596, 0.005, 0.3349)] == [
+        "0%", "0.00031%", "0.5%", "33.5%"]
