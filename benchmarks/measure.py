@@ -246,6 +246,7 @@ def compare_outputs(fast: Path, other: Path) -> str:
     recipients (row, E.164, region, message), rejections (row, reasons) and the rejected.csv
     cells."""
     conn = duckdb.connect()
+    conn.execute("set enable_progress_bar = false")
     conn.execute("set memory_limit = '2GB'")
     recipients = "select row_number::bigint, phone_number, region, coalesce(message, '') from {}"
     rejections = "select row_number::bigint, rejected_reason from {}"
@@ -266,6 +267,7 @@ def compare_outputs(fast: Path, other: Path) -> str:
 def distinct_values(source: Path, column: str) -> int:
     """How many distinct non-empty values ``column`` of the CSV ``source`` holds."""
     conn = duckdb.connect()
+    conn.execute("set enable_progress_bar = false")
     return int(conn.execute(
         "select count(distinct \"" + column.replace('"', '""') + "\") "
         "from read_csv($path, all_varchar = true)", {"path": str(source)}).fetchall()[0][0])
