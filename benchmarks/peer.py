@@ -296,9 +296,8 @@ def process(source: Path, campaign_path: Path, out: Path) -> dict[str, int]:
     context = multiprocessing.get_context("spawn")  # polars' threads do not survive fork
     with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
         campaign = load_campaign(campaign_path)
-        for started in [pool.submit(peer_phones.warm_up, campaign.default_region)
-                        for _ in range(WORKERS)]:
-            del started  # the workers start (import, metadata) while the file is read
+        for _ in range(WORKERS):  # the workers start (imports, metadata) while the file is read
+            pool.submit(peer_phones.warm_up, campaign.default_region.upper())
         frame = read_text_csv(source)
         headers = [h for h in frame.columns if h != "row_number"]
         rows, fields, has_message = checked_rows(frame, campaign, pool)
