@@ -66,8 +66,8 @@ $(PROD_VENV)/.installed: $(UV) pyproject.toml uv.lock Makefile
 	touch $@
 
 .PHONY: bench
-## bench: cohortflow (installed as deployed) vs a pandas/phonenumbers/Jinja baseline on 100k,
-##        1M, 10M rows (≤ 15 min)
+## bench: cohortflow (installed as deployed) vs a naive pandas baseline, a stronger polars peer
+##        and DuckDB's CSV-to-Parquet copy on 100k, 1M, 10M rows (≤ 15 min)
 bench: install $(PROD_VENV)/.installed
 	COHORTFLOW_BENCH_CLI=$(PROD_VENV)/bin/cohortflow $(VENV)/bin/python -m benchmarks.run
 
