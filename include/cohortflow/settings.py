@@ -85,14 +85,14 @@ class Settings(BaseSettings):
         "is decoded whole: about 2 bytes of memory per expanded byte).",
     )
     chunk_rows: int = Field(
-        default=1_500_000,
-        description="Rows per chunk of the per-row steps (phones, checks, dedupe): memory "
-        "stays flat and time linear in the file's size.",
+        default=1_000_000,
+        description="Rows per chunk: each chunk is read, checked, deduplicated and written "
+        "before the next, so memory stays flat and time linear in the file's size.",
     )
     duckdb_memory_limit: str | None = Field(
         default=None,
-        description="DuckDB's memory limit while processing a cohort (default 768MB in "
-        "memory, 1GB on disk); beyond it DuckDB spills to a scratch folder.",
+        description="DuckDB's memory limit while processing a cohort (default 768MB); beyond "
+        "it DuckDB spills to a scratch folder.",
     )
     duckdb_on_disk_bytes: int = Field(
         default=256 * 1024 * 1024,

@@ -6,8 +6,8 @@
 -- duplicate_user. One row per
 -- data row of the chunk, in file order, with only what the outputs need beside the file's own
 -- cells: the number as phone_key only, formatted and fixed values, the Jinja renders,
--- rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest.py appends the
--- rows to `final_all`, which therefore stays narrow however wide the file is.
+-- rejected_reason the reasons joined by '; ' (NULL for a recipient); ingest/process.py keeps
+-- them as `final_chunk` while the chunk's outputs are written.
 -- Either `checked` is this query's own CTE (02_row_checks.sql) and a simple template's message
 -- is rendered later, from the stored fields, by 04_recipients.sql (message_sql); or `checked`
 -- is a table, with rendered(row_number, message, payload, render_error) holding the Jinja
@@ -54,7 +54,7 @@ select
     rendered_checks.region,
     rendered_checks.phone_extension,
     -- only the values that are not the file's own cells: formatted or fixed values (the
-    -- others are read from raw_table when the outputs are written: 04_recipients.sql)
+    -- others are read from chunk_raw when the outputs are written: 04_recipients.sql)
     {%- for field in fields if field.stored %}
     rendered_checks.value_{{ field.index }},
     {%- endfor %}
@@ -67,4 +67,4 @@ select
          else reasons end as rejected_reason
 from rendered_checks
 left join kept using ({{ key.column }})
-order by row_number  -- sorted per chunk, in memory: final_all is in file order
+order by row_number  -- in file order, as chunk_raw is

@@ -1,8 +1,10 @@
-"""Reading a CSV cohort file into the raw table (see :mod:`cohortflow.ingest.raw`).
+"""Reading a CSV cohort file, streamed chunk by chunk (see :mod:`cohortflow.ingest.raw`).
 
 The delimiter (``, ; TAB |``) is detected from a sample, unless the file starts with Excel's
 ``sep=X`` line, which names it (and is not the header); the header is read by Python's csv
-module, the rows by DuckDB's CSV reader with every column as text. Lines may end in CRLF, LF or
+module, the rows by DuckDB's CSV reader with every column as text: once to count them and
+choose how to parse them, then streamed, one chunk at a time, so the file is never held
+whole. Lines may end in CRLF, LF or
 CR alone (old Mac and some ERP exports). UTF-8 only (with or without BOM): UTF-16 and other
 encodings are reported, never guessed at.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -22,8 +26,8 @@ from cohortflow.ingest.raw import (
     RawCohort,
     check_headers,
     create_extras,
+    expose_chunk,
     is_blank,
-    number_rows,
     trim_headers,
 )
 
@@ -92,7 +96,8 @@ SEP_LINE = re.compile(r"sep=([^\"\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
 
 
 def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
-    """Load the CSV at ``path`` into the raw table; blocking problems raise CohortError."""
+    """Open the CSV at ``path``: its header, and its rows counted and ready to be streamed
+    (:class:`CsvRows`); blocking problems raise CohortError."""
     sample = _sniff_text(path)
     sep_line = SEP_LINE.match(sample)
     if sep_line:
@@ -109,13 +114,86 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
     source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
     check_balanced_quotes(path, delimiter)
-    lenient = _load_csv(conn, path, column_count=len(headers), delimiter=delimiter, skip=skip)
-    row_count = number_rows(conn)
-    extras = (_surplus_fields(conn, path, delimiter=delimiter, skip=skip, width=len(headers),
-                              row_count=row_count) if lenient else [])
-    create_extras(conn, extras)
-    return RawCohort(headers=headers, row_count=row_count, source_format="csv", delimiter=delimiter,
-                     source_headers=source_headers)
+    query, row_count, lenient = _choose_parser(conn, path, column_count=len(headers),
+                                               delimiter=delimiter, skip=skip)
+    rows = CsvRows(path, query, {"path": str(path), "delim": delimiter, "quote": '"'})
+    if lenient:
+        extras = _surplus_fields(path, delimiter=delimiter, skip=skip, width=len(headers),
+                                 row_count=row_count)
+        rows.boundary = {number: last for number, last, _ in extras}
+        create_extras(conn, [(number, surplus) for number, _, surplus in extras])
+    else:
+        create_extras(conn, [])
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv", rows=rows,
+                     delimiter=delimiter, source_headers=source_headers)
+
+
+#: Rows DuckDB hands over at a time while a CSV is streamed.
+STREAM_BATCH_ROWS = 122_880
+
+
+@dataclass
+class CsvRows:
+    """A CSV's data rows, streamed by DuckDB's reader with the parser :func:`_choose_parser`
+    chose (``query``), and cut into chunks.
+
+    ``boundary`` (lenient parsing only): for each row with surplus fields, its last field
+    within the header as Python's csv module read it; DuckDB must have read the same, or the
+    row's quotes can be read two ways and the cohort fails (:func:`_surplus_fields`)."""
+
+    path: Path
+    query: str
+    params: dict[str, str]
+    boundary: dict[int, str] = field(default_factory=dict)
+
+    def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
+        reader = conn.cursor()  # streams while `conn` runs each chunk's statements
+        try:
+            batches = reader.sql(self.query, params=self.params).to_arrow_reader(
+                min(size, STREAM_BATCH_ROWS))
+            first, pending = 1, pa.Table.from_batches([], schema=batches.schema)
+            for batch in _read(self.path, batches):
+                pending = pa.concat_tables([pending, pa.Table.from_batches([batch])])
+                while pending.num_rows >= size:
+                    # only the rest is held while the chunk is processed
+                    chunk, pending = pending.slice(0, size), pending.slice(size)
+                    self._create_chunk(conn, chunk, first)
+                    del chunk
+                    yield first
+                    first += size
+            if pending.num_rows:
+                self._create_chunk(conn, pending, first)
+                del pending
+                yield first
+        finally:
+            reader.close()
+
+    def _create_chunk(self, conn: duckdb.DuckDBPyConnection, chunk: pa.Table,
+                      first: int) -> None:
+        conn.register("_csv_chunk", chunk)
+        try:
+            conn.execute("create or replace temp table chunk_raw as select * from _csv_chunk")
+        finally:
+            conn.unregister("_csv_chunk")
+        expose_chunk(conn, first)
+        if self.boundary:
+            mismatch = _first_mismatch(conn, self.boundary, first, chunk.num_rows)
+            if mismatch:
+                raise _two_readings(self.path, f"row {mismatch}")
+
+
+def _read(path: Path, batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The streamed batches; a parse error the counting pass did not meet (it does not decode
+    the values: invalid UTF-8 is found here) is reported as an unreadable file. pyarrow's
+    reader hands DuckDB's errors on as ``OSError``."""
+    try:
+        yield from batches
+    except duckdb.OutOfMemoryException:
+        raise
+    except (duckdb.Error, OSError) as exc:
+        if "out of memory" in str(exc).lower():
+            raise duckdb.OutOfMemoryException(str(exc)) from None
+        raise _unreadable(path, exc) from None
 
 
 #: The longest line a CSV may have (a 10 MB cell is in the bad-input corpus). DuckDB's default
@@ -124,24 +202,26 @@ LONG_LINE_BYTES = 64_000_000
 LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_line_size
 
 
-def _load_csv(
+def _choose_parser(
     conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str,
     skip: int = 1,
-) -> bool:
-    """Create ``raw_table`` (``c1 .. cN``, all VARCHAR) from the CSV at ``path``, after its
-    first ``skip`` lines (the header, and a ``sep=`` line): with DuckDB's strict parser, its
+) -> tuple[str, int, bool]:
+    """The query that reads the CSV at ``path`` (``c1 .. cN``, all VARCHAR) after its first
+    ``skip`` lines (the header, and a ``sep=`` line), how many data rows it reads, and whether
+    it needs the lenient parser, found by counting the rows: with DuckDB's strict parser, its
     default line size and its parallel reader first; again with room for lines up to
     :data:`LONG_LINE_BYTES` if a line is longer, without the parallel reader if that one cannot
     split the file, and with the lenient parser if the strict one refuses a row (one with more
-    fields than the header, or a stray quote). Returns whether the lenient parser was needed:
-    it drops surplus fields, which :func:`_surplus_fields` then finds."""
+    fields than the header, or a stray quote). The lenient parser drops surplus fields, which
+    :func:`_surplus_fields` then finds."""
     options = {"path": str(path), "delim": delimiter, "quote": '"'}
     long_lines, parallel, strict = False, True, True
     while True:
+        query = _csv_sql(column_count, parallel=parallel, long_lines=long_lines, skip=skip,
+                         strict=strict)
         try:
-            conn.execute(_csv_sql(column_count, parallel=parallel, long_lines=long_lines,
-                                  skip=skip, strict=strict), options)
-            return not strict
+            (count,), = conn.execute(f"select count(*) from ({query})", options).fetchall()
+            return query, int(count), not strict
         except duckdb.OutOfMemoryException:
             raise  # the machine's limit, not the file's fault: ingest says what to do
         except duckdb.Error as exc:
@@ -158,13 +238,11 @@ def _load_csv(
 
 def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int,
              strict: bool) -> str:
-    # The header line (and a sep= line) is skipped; the table's rowid (insertion order)
-    # numbers the data rows. A temp table: its blocks are never compressed and checkpointed
-    # into the scratch database of a large cohort, only spilled when memory runs short.
+    # The header line (and a sep= line) is skipped; rows come in file order, as the reader
+    # preserves insertion order.
     line_size = f"max_line_size = {LONG_LINE_BYTES:d}, " if long_lines else ""
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, column_count + 1)) + "}"
     return f"""
-        create or replace temp table raw_table as
         select *
         from read_csv($path, header = false, auto_detect = false, skip = {skip:d},
                       columns = {columns}, delim = $delim, quote = $quote, escape = $quote,
@@ -174,17 +252,17 @@ def _csv_sql(column_count: int, *, parallel: bool, long_lines: bool, skip: int,
 
 
 def _surplus_fields(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str, skip: int, width: int,
-    row_count: int,
-) -> list[tuple[int, list[str]]]:
-    """The data rows with a non-blank field beyond the header's ``width``, each with its
-    surplus fields up to the last non-blank one, read by Python's csv module.
+    path: Path, *, delimiter: str, skip: int, width: int, row_count: int,
+) -> list[tuple[int, str, list[str]]]:
+    """The data rows with a non-blank field beyond the header's ``width``, read by Python's csv
+    module: each with its last field within the header and its surplus fields up to the last
+    non-blank one.
 
-    Both parsers must see the same rows: the same number of them, and the same last field
-    within the header on each row listed. Otherwise (stray quotes read two ways) the row's
+    Both parsers must see the same rows: the same number of them (checked here), and the same
+    last field within the header on each row listed (checked chunk by chunk, as DuckDB's rows
+    are streamed: :meth:`CsvRows.chunks`). Otherwise (stray quotes read two ways) the row's
     values cannot be told apart, and the cohort fails rather than guess."""
-    found: list[tuple[int, list[str]]] = []
-    boundary: list[str] = []
+    found: list[tuple[int, str, list[str]]] = []
     number = 0
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         records = csv.reader(handle, delimiter=delimiter)
@@ -198,30 +276,36 @@ def _surplus_fields(
             while surplus and is_blank(surplus[-1]):
                 surplus.pop()
             if surplus:
-                found.append((number, surplus))
-                boundary.append(record[width - 1])
-    mismatch = _first_mismatch(conn, found, boundary, width) if number == row_count else 0
-    if number != row_count or mismatch:
-        where = f"row {mismatch}" if mismatch else "a row"
-        raise CohortError(
-            f"{path.name}: {where} has more fields than the header, and its quotes can be read "
-            "two ways, so its values cannot be told apart; put values holding the delimiter or "
-            'a quote in double quotes (a quote inside as "") and drop the file again',
-            code="unreadable_file",
-        )
+                found.append((number, record[width - 1], surplus))
+    if number != row_count:
+        raise _two_readings(path, "a row")
     return found
 
 
-def _first_mismatch(conn: duckdb.DuckDBPyConnection, found: list[tuple[int, list[str]]],
-                    boundary: list[str], width: int) -> int:
-    """The first of ``found``'s rows whose field ``width`` DuckDB read otherwise, or 0."""
+def _two_readings(path: Path, where: str) -> CohortError:
+    return CohortError(
+        f"{path.name}: {where} has more fields than the header, and its quotes can be read "
+        "two ways, so its values cannot be told apart; put values holding the delimiter or "
+        'a quote in double quotes (a quote inside as "") and drop the file again',
+        code="unreadable_file",
+    )
+
+
+def _first_mismatch(conn: duckdb.DuckDBPyConnection, boundary: dict[int, str], first: int,
+                    count: int) -> int:
+    """The first row of ``chunk_rows`` (rows ``first`` to ``first + count - 1``) listed in
+    ``boundary`` whose field ``width`` DuckDB read otherwise, or 0."""
+    numbers = [number for number in boundary if first <= number < first + count]
+    if not numbers:
+        return 0
+    width = len(conn.sql("select * from chunk_raw limit 0").columns)
     conn.register("_surplus_check", pa.table({
-        "row_number": pa.array([number for number, _ in found], pa.int64()),
-        "value": pa.array(boundary, pa.string()),
+        "row_number": pa.array(numbers, pa.int64()),
+        "value": pa.array([boundary[number] for number in numbers], pa.string()),
     }))
     try:
         result = conn.execute(
-            f"select min(row_number) from _surplus_check join raw_rows using (row_number) "
+            f"select min(row_number) from _surplus_check join chunk_rows using (row_number) "
             f"where coalesce(c{width:d}, '') <> value").fetchall()
     finally:
         conn.unregister("_surplus_check")
@@ -261,7 +345,7 @@ def _unclosed_quote_line(path: Path, delimiter: str) -> int | None:
     return None
 
 
-def _unreadable(path: Path, error: duckdb.Error) -> CohortError:
+def _unreadable(path: Path, error: Exception) -> CohortError:
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
     if LINE_TOO_LONG in str(error).lower():
         line = re.search(r"Line: (\d+)", str(error))

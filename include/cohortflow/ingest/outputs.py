@@ -1,14 +1,18 @@
-"""Writing a cohort's artefacts: recipients, rejections and rejected rows, checked first.
+"""Writing a cohort's artefacts as each chunk is done: recipients, rejections, rejected rows.
 
-Each output is a DuckDB view over ``raw_table`` (the file's cells) and ``final_all`` (what the
-checks found, one row per data row), paired row by row, written by ``COPY`` to a temporary
-file; the Parquet files are validated against their
-contracts (:mod:`cohortflow.ingest.contracts`), and only once every check has passed are the
-files renamed into place, so a reader never sees a half-written or unchecked artefact.
+Each chunk's outputs are queries over ``chunk_raw`` (the chunk's cells) and ``final_chunk``
+(what the checks found, one row per data row), paired row by row; DuckDB streams them as Arrow
+batches into Parquet writers (:mod:`cohortflow.ingest.parquet_files`) and appends the rejected
+rows to ``rejected.csv``, so nothing of a chunk is kept once it is written. The files are
+written under temporary names; once the last chunk is in, they are checked against their
+contracts (:mod:`cohortflow.ingest.contracts`), and only once every check has passed are they
+renamed into place, so a reader never sees a half-written or unchecked artefact.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -18,41 +22,14 @@ import duckdb
 
 from cohortflow.ingest import contracts
 from cohortflow.ingest.fields import OutputField
-from cohortflow.ingest.workspace import drop_tables
+from cohortflow.ingest.parquet_files import ParquetOutput, insert_column, row_group_rows
 from cohortflow.render.csvsafe import csv_safe
-from cohortflow.sqlfiles import quote_identifier, render_sql
+from cohortflow.sqlfiles import render_sql
 from cohortflow.warehouse.paths import RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE
 from cohortflow.warehouse.summary import CohortSummary
 
-#: Distinct values per column and row group beyond which a column is written PLAIN rather
-#: than dictionary-encoded: columns of mostly unique values (numbers, messages, ids) are left
-#: to zstd instead of growing large dictionaries.
-DICTIONARY_VALUES = 4096
-#: DuckDB's rows per Parquet row group, which its writer holds in memory before writing.
-ROW_GROUP_ROWS = 122_880
-#: Cells per row group at most: a wide file's row groups hold fewer rows, so the writer's
-#: memory follows the cells, not the columns times a fixed number of rows.
-ROW_GROUP_CELLS = 8_000_000
 #: The name of the reasons column of rejected.csv, unless the file has a column of that name.
 REASON_COLUMN = "rejected_reason"
-
-
-def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
-    """Write ``table`` (in its stored order) to ``path`` as zstd parquet (the caller writes to
-    a temporary name and renames once the contracts have passed); zstd level 1 writes faster
-    than the default level for about the same size. A table of more than
-    ``ROW_GROUP_CELLS / ROW_GROUP_ROWS`` (65) columns gets smaller row groups, and DuckDB's
-    default dictionary limit: with :data:`DICTIONARY_VALUES`, 2,000 columns of 10,000 rows took
-    DuckDB's writer past its memory limit."""
-    target = str(path).replace("'", "''")
-    width = len(conn.sql(f"select * from {quote_identifier(table)} limit 0").columns)
-    rows = max(2048, ROW_GROUP_CELLS // max(width, 1))
-    layout = (f"row_group_size {rows:d}" if rows < ROW_GROUP_ROWS
-              else f"dictionary_size_limit {DICTIONARY_VALUES:d}")
-    conn.execute(
-        f"copy (select * from {quote_identifier(table)}) to '{target}' "
-        f"(format parquet, compression zstd, compression_level 1, {layout})"
-    )
 
 
 def reason_column(headers: Sequence[str]) -> str:
@@ -72,41 +49,6 @@ def csv_line(cells: Sequence[str]) -> str:
     quoted = ['"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
               for cell in cells]
     return ",".join(quoted) + "\n"
-
-
-def create_outputs(
-    conn: duckdb.DuckDBPyConnection,
-    fields: list[OutputField],
-    columns: list[dict[str, str]],
-    sql_dir: Path,
-    *,
-    message_sql: str | None,
-    has_message: bool,
-    has_payload: bool,
-    keyed_by_user: bool = False,
-) -> None:
-    """The outputs over ``raw_table`` and ``final_all``, in file order: the views
-    ``recipients_out``, ``recipient_keys`` (its key columns, from ``final_all`` alone: the
-    number, or for a campaign of users the identifier),
-    ``rejected_rows``, ``rejected_out`` and ``rejections_view`` (materialised as the table
-    ``rejections_out`` by :func:`write_outputs`). ``phone_extension`` is a column of the
-    recipients only when one of them has an extension."""
-    has_extension = conn.execute(
-        "select count(*) from final_all "
-        "where rejected_reason is null and phone_extension is not null").fetchall()[0][0] > 0
-    conn.execute("create or replace temp view recipients_out as " + render_sql(
-        sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
-        has_message=has_message, has_payload=has_payload, has_extension=has_extension))
-    key = ("user_key as user_identifier" if keyed_by_user
-           else "'+' || phone_key as phone_number")
-    conn.execute(f"create or replace temp view recipient_keys as select row_number, {key} "
-                 "from final_all where rejected_reason is null")
-    conn.execute("create or replace temp view rejected_rows as " + render_sql(
-        sql_dir, "ingest/05_rejected_rows.sql", columns=columns))
-    conn.execute("create or replace temp view rejections_view as " + render_sql(
-        sql_dir, "ingest/07_rejections.sql", columns=columns))
-    conn.execute("create or replace temp view rejected_out as " + render_sql(
-        sql_dir, "ingest/06_rejected.sql", columns=columns))
 
 
 @dataclass
@@ -137,77 +79,116 @@ class PendingArtefacts:
             tmp.unlink(missing_ok=True)
 
 
-def write_outputs(
-    conn: duckdb.DuckDBPyConnection,
-    columns: list[dict[str, str]],
-    out_dir: Path,
-    summary: CohortSummary,
-    *,
-    keyed_by_user: bool = False,
-) -> PendingArtefacts:
-    """Write the artefacts under temporary names, start checking them against the contracts,
-    and count; the caller publishes them with :meth:`PendingArtefacts.publish`.
+class ArtefactWriter:
+    """Writes the artefacts of one cohort chunk by chunk (:meth:`write_chunk`), then starts
+    their contracts (:meth:`finish`); :meth:`discard` removes what was written.
 
-    The recipients go first: their contract, the longest check, runs in its thread while the
-    rejected side is written."""
-    pending = PendingArtefacts(out_dir, {
-        name: out_dir / f".{name}.tmp" for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)
-    })
-    files = pending.files
-    try:
-        write_parquet(conn, "recipients_out", files[RECIPIENTS_FILE])
-        pending.checks.append(contracts.start_validation(
-            conn, "recipient_keys", files[RECIPIENTS_FILE],
-            contracts.arrow_schema("RecipientsOfUsers" if keyed_by_user else "Recipients")))
-        write_rejected_csv(conn, columns, files[REJECTED_FILE], summary)
-        conn.execute("create or replace temp table rejections_out as "
-                     "select * from rejections_view")
-        drop_tables(conn, "rejected_out", "rejections_view", "rejected_rows", "recipient_keys",
-                    "recipients_out", "raw_table")
-        write_parquet(conn, "rejections_out", files[REJECTIONS_FILE])
-        pending.checks.append(contracts.start_validation(
-            conn, "rejections_out", files[REJECTIONS_FILE], contracts.arrow_schema("Rejections")))
-        _count(conn, summary)
-    except BaseException:
-        pending.discard()
-        raise
-    return pending
+    The summary's counts are the rows written to each file, and must add up to the rows read.
+    ``phone_extension`` is a column of the recipients only when one of them has an extension:
+    the recipients are written without it, and in that (rare) case the file is rewritten with
+    the column once all chunks are in."""
 
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        out_dir: Path,
+        *,
+        fields: list[OutputField],
+        columns: list[dict[str, str]],
+        sql_dir: Path,
+        summary: CohortSummary,
+        message_sql: str | None,
+        has_message: bool,
+        has_payload: bool,
+        keyed_by_user: bool = False,
+    ) -> None:
+        self.conn, self.summary, self.keyed_by_user = conn, summary, keyed_by_user
+        self.files = {name: out_dir / f".{name}.tmp"
+                      for name in (REJECTED_FILE, RECIPIENTS_FILE, REJECTIONS_FILE)}
+        self.pending = PendingArtefacts(out_dir, self.files)
+        self.recipients = ParquetOutput(self.files[RECIPIENTS_FILE])
+        self.rejections = ParquetOutput(self.files[REJECTIONS_FILE])
+        self._batch_rows = row_group_rows(len(fields) + 6)
+        self._recipients_sql = render_sql(
+            sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
+            has_message=has_message, has_payload=has_payload)
+        self._rejected_rows_sql = render_sql(sql_dir, "ingest/05_rejected_rows.sql",
+                                             columns=columns)
+        self._rejected_sql = render_sql(sql_dir, "ingest/06_rejected.sql", columns=columns)
+        self._rejections_sql = render_sql(sql_dir, "ingest/07_rejections.sql", columns=columns)
+        self._rejected_width = len(columns) + 1
+        self._reasons: dict[str, int] = {}
+        self._part = out_dir / f".{REJECTED_FILE}.part"
+        headers = [column["header"] for column in columns]
+        summary.rejected_reason_column = reason_column(headers)
+        self.files[REJECTED_FILE].write_text(
+            csv_line([str(csv_safe(name)) for name in headers]
+                     + [summary.rejected_reason_column]), encoding="utf-8")
+        conn.execute("create or replace temp table recipient_extensions "
+                     "(row_number bigint, phone_extension varchar)")
 
-def write_rejected_csv(
-    conn: duckdb.DuckDBPyConnection, columns: list[dict[str, str]], path: Path,
-    summary: CohortSummary,
-) -> None:
-    """Write rejected.csv: the header line as the file has it (each name neutralised like a
-    cell, then the reasons column, :func:`reason_column`), then the rejected rows."""
-    headers = [column["header"] for column in columns]
-    summary.rejected_reason_column = reason_column(headers)
-    header = csv_line([str(csv_safe(name)) for name in headers]
-                      + [summary.rejected_reason_column])
-    if not conn.execute("select count(*) from final_all "
-                        "where rejected_reason is not null").fetchall()[0][0]:
-        path.write_text(header, encoding="utf-8")  # COPY would add an empty line
-        return
-    conn.execute(f"copy (select * from rejected_out) to '{sql_path(path)}' "
-                 "(header false, delimiter ',', quote '\"', prefix $header, suffix $end)",
-                 {"header": header, "end": "\n"})
+    def write_chunk(self) -> None:
+        """Write the chunk in ``chunk_raw`` and ``final_chunk`` to every artefact."""
+        conn = self.conn
+        self.recipients.write(conn.sql(self._recipients_sql).to_arrow_reader(self._batch_rows))
+        conn.execute("insert into recipient_extensions select row_number, phone_extension "
+                     "from final_chunk "
+                     "where rejected_reason is null and phone_extension is not null")
+        conn.execute("create or replace temp table rejected_rows as " + self._rejected_rows_sql)
+        rejected = self.rejections.write(
+            conn.sql(self._rejections_sql).to_arrow_reader(
+                row_group_rows(self._rejected_width)))
+        if rejected:
+            conn.execute(f"copy ({self._rejected_sql}) to '{sql_path(self._part)}' "
+                         "(header false, delimiter ',', quote '\"')")
+            with self._part.open("rb") as part, self.files[REJECTED_FILE].open("ab") as csv:
+                shutil.copyfileobj(part, csv)
+            for code, count in conn.execute(  # in order of first appearance
+                    "select split_part(rejected_reason, ': ', 1), count(*) from rejected_rows "
+                    "group by all order by min(row_number)").fetchall():
+                self._reasons[code] = self._reasons.get(code, 0) + count
+        conn.execute("drop table rejected_rows")
 
+    def finish(self) -> PendingArtefacts:
+        """Close the files, count, and start checking the contracts; the caller publishes
+        the files with :meth:`PendingArtefacts.publish` (or discards them)."""
+        conn = self.conn
+        self.recipients.close()
+        self.rejections.close()
+        self._part.unlink(missing_ok=True)
+        extensions = conn.sql("select * from recipient_extensions").to_arrow_table()
+        if extensions.num_rows:
+            insert_column(self.files[RECIPIENTS_FILE], "region", "phone_extension", extensions,
+                          "row_number")
+        self._count()
+        contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
+        for name, schema in ((RECIPIENTS_FILE, contract), (REJECTIONS_FILE, "Rejections")):
+            view = "written_" + name.split(".")[0]
+            conn.execute(f"create or replace temp view {view} as "
+                         f"select * from read_parquet('{sql_path(self.files[name])}')")
+            self.pending.checks.append(contracts.start_validation(
+                conn, view, self.files[name], contracts.arrow_schema(schema)))
+        return self.pending
 
-def _count(conn: duckdb.DuckDBPyConnection, summary: CohortSummary) -> None:
-    """The summary's counts, from the output tables; they must add up to the rows read."""
-    summary.valid_records = conn.execute(
-        "select count(*) from final_all where rejected_reason is null").fetchall()[0][0]
-    summary.rejected_records = conn.execute(
-        "select count(*) from rejections_out").fetchall()[0][0]
-    codes = conn.execute(  # in order of first appearance, as the counts are sorted stably
-        "select reason_code, count(*) from rejections_out group by all order by min(row_number)"
-    ).fetchall()
-    summary.rejected_reasons = dict(sorted(dict(codes).items(), key=lambda kv: -kv[1]))
-    if summary.valid_records + summary.rejected_records != summary.total_records:
-        raise AssertionError(
-            f"cohort {summary.cohort_id}: {summary.valid_records} valid + "
-            f"{summary.rejected_records} rejected != {summary.total_records} total"
-        )
+    def discard(self) -> None:
+        """Remove every file written so far (once their writer threads are done)."""
+        for output in (self.recipients, self.rejections):
+            with contextlib.suppress(Exception):  # the error being handled is the one to tell
+                output.close()
+        self._part.unlink(missing_ok=True)
+        self.pending.discard()
+
+    def _count(self) -> None:
+        """The summary's counts: the rows written; they must add up to the rows read."""
+        summary = self.summary
+        summary.valid_records = self.recipients.rows
+        summary.rejected_records = self.rejections.rows
+        summary.rejected_reasons = dict(sorted(self._reasons.items(), key=lambda kv: -kv[1]))
+        if summary.valid_records + summary.rejected_records != summary.total_records:
+            raise AssertionError(
+                f"cohort {summary.cohort_id}: {summary.valid_records} valid + "
+                f"{summary.rejected_records} rejected != {summary.total_records} total"
+            )
 
 
 def remove_stale(out_dir: Path) -> None:

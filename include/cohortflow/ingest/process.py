@@ -1,5 +1,5 @@
-"""Process one cohort file: read → blocking checks → row checks → DNC → render → dedupe →
-contracts → artefacts.
+"""Process one cohort file: read → blocking checks → then chunk by chunk: phones → row checks
+→ DNC → render → dedupe → artefacts written; then contracts → artefacts published.
 
 The CLI (``cohortflow process``) and the DAGs (``cohort_ingest``, the nightly SQL cohorts) all
 call :func:`process_cohort`; nothing here knows about Airflow.
@@ -22,6 +22,7 @@ from cohortflow.config import CampaignConfig, Mapping, infer_mapping
 from cohortflow.errors import CohortError, ConfigError, ResourceError
 from cohortflow.ingest.dnc import load_dnc_numbers
 from cohortflow.ingest.fields import (
+    OutputField,
     compile_templates,
     dedupe_key,
     field_params,
@@ -30,20 +31,16 @@ from cohortflow.ingest.fields import (
     render_with_jinja,
 )
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
-from cohortflow.ingest.outputs import (
-    PendingArtefacts,
-    create_outputs,
-    remove_stale,
-    write_outputs,
-)
+from cohortflow.ingest.outputs import ArtefactWriter, PendingArtefacts, remove_stale
 from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
-from cohortflow.ingest.raw import RawCohort, rows_between_sql
+from cohortflow.ingest.raw import RawCohort
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
 from cohortflow.ingest.workspace import MEMORY_LIMIT_ENV, Workspace, drop_tables, memory_limit
 from cohortflow.masking import mask_phones_in
 from cohortflow.phones import create_phone_lookup
 from cohortflow.render import MACRO_PREFIX, MacroFiles
+from cohortflow.render.jinja import LayoutTemplate, MessageTemplate
 from cohortflow.settings import env_name, get_settings
 from cohortflow.sqlfiles import render_sql
 from cohortflow.warehouse.paths import SUMMARY_FILE
@@ -199,46 +196,78 @@ def _run(
     shape = {"source": "chunk_rows", "fields": fields, "key": key, "phone_column": phone_column}
     checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", **shape)
     final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql, **shape)
-    size = settings.chunk_rows
-    for first in range(1, raw.row_count + 1, size):
-        # Every per-row step works on one chunk of rows: memory stays flat and time grows
-        # linearly with the file. Duplicates across chunks are found through `seen`.
-        conn.execute("create or replace temp view chunk_rows as "
-                     + rows_between_sql(first, first + size - 1, raw.row_count))
-        with timer.step("phones"):
-            if phone_column is None:  # a campaign of users whose mapping names no phone
-                counts = {"library": 0}
-                create_empty_phone_tables(conn)
-            else:
-                counts = create_phone_lookup(
-                    conn, sql_dir,
-                    f"select row_number, {phone_column} as raw from chunk_rows "
-                    f"where {phone_column} is not null",
-                    region, fast=settings.fast_paths,
-                )
-                create_phone_notes(conn, sql_dir, phone_column, region)
-        # not seconds: how many distinct phones the fast path left to phonenumbers
-        timer.timings["phones_library_values"] = (
-            timer.timings.get("phones_library_values", 0) + counts["library"])
-        if rendered_sql is None:  # Jinja renders the rows that pass the checks
-            with timer.step("row_checks"):
-                conn.execute(f"create or replace temp table checked as {checks_sql}", params)
-            with timer.step("render"):
-                render_with_jinja(conn, fields, message, layout)
-        with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
-            conn.execute(f"{_into('final_all', first)} {final_sql}",
-                         params if rendered_sql else None)
-            if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
-                conn.execute(f"insert into seen select {key.column}, row_number from final_all "
-                             f"where row_number >= {first:d} and rejected_reason is null")
-            drop_tables(conn, "phone_lookup", "phone_notes", "checked", "rendered")
-    drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "raw_rows", "raw_extras")
-    with timer.step("write"):
-        create_outputs(conn, fields, columns, sql_dir, message_sql=rendered_sql,
-                       has_message=message is not None, has_payload=layout is not None,
-                       keyed_by_user=campaign.keyed_by_user)
-        return write_outputs(conn, columns, out_dir, summary,
-                             keyed_by_user=campaign.keyed_by_user)
+    writer = ArtefactWriter(
+        conn, out_dir, fields=fields, columns=columns, sql_dir=sql_dir, summary=summary,
+        message_sql=rendered_sql, has_message=message is not None,
+        has_payload=layout is not None, keyed_by_user=campaign.keyed_by_user)
+    try:
+        size = settings.chunk_rows
+        # Every per-row step works on one chunk of rows, and its artefacts are written before
+        # the next is read: memory stays flat and time grows linearly with the file.
+        # Duplicates across chunks are found through `seen`.
+        chunks = raw.rows.chunks(conn, size)
+        while True:
+            with timer.step("read"):  # a CSV's rows are read as they are needed
+                first = next(chunks, None)
+            if first is None:
+                break
+            _process_chunk(conn, timer, sql_dir, region=region, phone_column=phone_column,
+                           params=params, checks_sql=checks_sql, final_sql=final_sql,
+                           jinja=None if rendered_sql else (fields, message, layout))
+            with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
+                if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
+                    conn.execute(f"insert into seen select {key.column}, row_number "
+                                 "from final_chunk where rejected_reason is null")
+            with timer.step("write"):
+                writer.write_chunk()
+        drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "chunk_raw", "final_chunk",
+                    "raw_extras")
+        with timer.step("write"):
+            return writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+
+
+def _process_chunk(
+    conn: duckdb.DuckDBPyConnection,
+    timer: StepTimer,
+    sql_dir: Path,
+    *,
+    region: str,
+    phone_column: str | None,
+    params: dict[str, object],
+    checks_sql: str,
+    final_sql: str,
+    jinja: tuple[list[OutputField], MessageTemplate | None, LayoutTemplate | None] | None,
+) -> None:
+    """Create ``final_chunk``: the outcome of every row of ``chunk_rows`` (phones, checks,
+    renders, duplicates of this or an earlier chunk). ``jinja``: the fields and templates
+    Jinja renders between the checks and the dedupe, when the template is not simple."""
+    with timer.step("phones"):
+        if phone_column is None:  # a campaign of users whose mapping names no phone
+            counts = {"library": 0}
+            create_empty_phone_tables(conn)
+        else:
+            counts = create_phone_lookup(
+                conn, sql_dir,
+                f"select row_number, {phone_column} as raw from chunk_rows "
+                f"where {phone_column} is not null",
+                region, fast=get_settings().fast_paths,
+            )
+            create_phone_notes(conn, sql_dir, phone_column, region)
+    # not seconds: how many distinct phones the fast path left to phonenumbers
+    timer.timings["phones_library_values"] = (
+        timer.timings.get("phones_library_values", 0) + counts["library"])
+    if jinja is not None:  # Jinja renders the rows that pass the checks
+        with timer.step("row_checks"):
+            conn.execute(f"create or replace temp table checked as {checks_sql}", params)
+        with timer.step("render"):
+            render_with_jinja(conn, *jinja)
+    with timer.step("dedupe" if jinja else "checks_dedupe"):
+        conn.execute(f"create or replace temp table final_chunk as {final_sql}",
+                     None if jinja else params)
+        drop_tables(conn, "phone_lookup", "phone_notes", "checked", "rendered")
 
 
 def _mapping_for(request: CohortRequest, raw: RawCohort, summary: CohortSummary) -> Mapping:
@@ -257,12 +286,6 @@ def _mapping_for(request: CohortRequest, raw: RawCohort, summary: CohortSummary)
         else (request.mapping_source or ("campaign config" if campaign.mapping else None))
     )
     return mapping
-
-
-def _into(table: str, first: int) -> str:
-    """The start of a statement that creates ``table`` from the first chunk (its first row is
-    row 1) and appends each later chunk to it."""
-    return f"create or replace temp table {table} as" if first == 1 else f"insert into {table}"
 
 
 def utcnow() -> str:

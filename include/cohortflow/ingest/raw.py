@@ -1,15 +1,20 @@
-"""The raw table every cohort file is read into, whatever its format.
+"""The rows of a cohort file as the pipeline sees them, whatever its format: chunk by chunk.
 
-The table ``raw_table`` (exposed as the view ``raw_rows``) holds one VARCHAR column per header,
-named positionally ``c1 .. cN`` (header names can be anything a user typed; positional names
-keep the SQL simple and safe), and a 1-based ``row_number`` (the data-row number in the file).
-Every cell is text. The table ``raw_extras(row_number, extras)`` lists the rows that have
-more fields than the header with a non-blank one among them, with every surplus field.
+Each chunk is the temp table ``chunk_raw``, one VARCHAR column per header, named positionally
+``c1 .. cN`` (header names can be anything a user typed; positional names keep the SQL simple
+and safe), in file order, and the view ``chunk_rows`` over it adding a 1-based ``row_number``
+(the data-row number in the file). Every cell is text. A CSV is streamed from the file
+(:class:`cohortflow.ingest.csv_files.CsvRows`), a workbook's sheet is first loaded into the
+table ``raw_table`` (:class:`TableRows`). The table ``raw_extras(row_number, extras)`` lists
+the rows that have more fields than the header with a non-blank one among them, with every
+surplus field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -34,13 +39,25 @@ def trim_headers(headers: list[str]) -> list[str]:
 MAX_COLUMNS = 2000
 
 
+class RowSource(Protocol):
+    """Where a cohort's data rows come from, one chunk at a time."""
+
+    def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
+        """Create ``chunk_raw`` and ``chunk_rows`` (see the module) for each chunk of up to
+        ``size`` rows in turn, yielding the row number of its first row; a chunk's tables are
+        replaced by the next one's."""
+        ...
+
+
 @dataclass(frozen=True)
 class RawCohort:
-    """A cohort file loaded into ``raw_rows``: its headers and how many data rows it has."""
+    """A cohort file opened for reading: its headers, how many data rows it has, and where
+    they come from."""
 
     headers: list[str]  # trimmed: what a mapping's column_name is matched against
     row_count: int
     source_format: str  # "csv" | "xlsx" | "xls" | "ods"
+    rows: RowSource
     delimiter: str | None = None
     source_headers: list[str] = field(default_factory=list)  # as written in the file
     sheet: str | None = None  # the worksheet read, for workbooks
@@ -51,7 +68,7 @@ class RawCohort:
 
     @property
     def columns(self) -> list[str]:
-        """Positional column names in ``raw_rows``, in header order."""
+        """Positional column names in ``chunk_raw``, in header order."""
         return [f"c{i}" for i in range(1, len(self.headers) + 1)]
 
     def column_for(self, header: str) -> str:
@@ -59,17 +76,36 @@ class RawCohort:
         return f"c{self.headers.index(header) + 1}"
 
 
+#: ``chunk_raw``'s rows with their 1-based row number in the file (``{first}``: the chunk's
+#: first row). A table's rowids are dense, 0 .. n-1, as long as nothing deletes from it.
+CHUNK_ROWS_SQL = "select rowid + {first:d} as row_number, * from chunk_raw"
 
-#: ``raw_table``'s rows with their 1-based ``row_number``: the view ``raw_rows``, and each chunk.
-NUMBERED_ROWS_SQL = "select rowid + 1 as row_number, * from raw_table"
+
+def expose_chunk(conn: duckdb.DuckDBPyConnection, first: int) -> None:
+    """Create the view ``chunk_rows`` over ``chunk_raw``, whose first row is row ``first``."""
+    conn.execute("create or replace temp view chunk_rows as " + CHUNK_ROWS_SQL.format(first=first))
 
 
-def number_rows(conn: duckdb.DuckDBPyConnection) -> int:
-    """Expose ``raw_table`` as ``raw_rows`` with a 1-based ``row_number``; return the count."""
-    conn.execute(f"create or replace temp view raw_rows as {NUMBERED_ROWS_SQL}")
+def count_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    """How many rows ``table`` holds."""
     # fetchall, not fetchone: a half-consumed result would block the connection's next query.
-    result = conn.execute("select count(*) from raw_table").fetchall()[0]
+    result = conn.execute(f"select count(*) from {table}").fetchall()[0]
     return int(result[0]) if result else 0
+
+
+class TableRows:
+    """Rows loaded whole into ``raw_table`` first (a workbook's sheet), cut into chunks by
+    rowid: DuckDB then reads only the row groups of each chunk
+    (docs/decisions/002-chunks-by-row-id.md)."""
+
+    def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
+        count = count_rows(conn, "raw_table")
+        for first in range(1, count + 1, size):
+            conn.execute("create or replace temp table chunk_raw as select * from raw_table "
+                         f"where rowid between {first - 1:d} and {first + size - 2:d}")
+            expose_chunk(conn, first)
+            yield first
+        conn.execute("drop table if exists raw_table")
 
 
 def create_extras(
@@ -82,19 +118,6 @@ def create_extras(
     }))
     conn.execute("create or replace temp table raw_extras as select * from _raw_extras")
     conn.unregister("_raw_extras")
-
-
-def rows_between_sql(first: int, last: int, row_count: int) -> str:
-    """A query of the data rows ``first`` to ``last`` (1-based, inclusive) of ``raw_rows``,
-    which holds ``row_count`` rows.
-
-    Every row: no filter, so DuckDB knows the exact row count when it plans the joins. A
-    chunk: a filter on ``raw_table``'s own rowid, so DuckDB reads only the row groups holding
-    those rows. Rowids stay dense only while no row of ``raw_table`` is deleted, so nothing
-    deletes from it (docs/decisions/002-chunks-by-row-id.md)."""
-    if first <= 1 and last >= row_count:
-        return NUMBERED_ROWS_SQL
-    return f"{NUMBERED_ROWS_SQL} where rowid between {first - 1:d} and {last - 1:d}"
 
 
 def check_headers(file_name: str, headers: list[str]) -> None:

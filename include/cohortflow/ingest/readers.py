@@ -1,6 +1,7 @@
-"""Read a cohort file (CSV, XLSX, XLS, ODS) into one DuckDB table of strings.
+"""Open a cohort file (CSV, XLSX, XLS, ODS) for reading.
 
-Whatever the format, the result is the raw table described in :mod:`cohortflow.ingest.raw`.
+Whatever the format, the result is a :class:`~cohortflow.ingest.raw.RawCohort` whose rows come
+chunk by chunk as DuckDB tables of strings (:mod:`cohortflow.ingest.raw`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
 def read_cohort_file(
     conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 1536 * 1024**2
 ) -> RawCohort:
-    """Load ``path`` into the table ``raw_rows`` of ``conn``; blocking problems raise CohortError.
+    """Open ``path`` for reading through ``conn``; blocking problems raise CohortError.
 
     Blocking: unsupported type, undecodable or corrupt file, no header, duplicate or empty header
-    names, an unclosed quote (CSV). An empty data section is reported by the caller (the table
-    is still created).
+    names, an unclosed quote (CSV). An empty data section is reported by the caller.
     """
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:

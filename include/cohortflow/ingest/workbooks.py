@@ -22,10 +22,11 @@ import pyarrow as pa
 from cohortflow.errors import CohortError
 from cohortflow.ingest.raw import (
     RawCohort,
+    TableRows,
     check_headers,
+    count_rows,
     create_extras,
     is_blank,
-    number_rows,
     trim_headers,
 )
 
@@ -68,8 +69,9 @@ def read_workbook(
     check_headers(path.name, headers)
     extras = _load_rows(conn, rows, len(headers))
     create_extras(conn, extras)
-    return RawCohort(headers=headers, row_count=number_rows(conn), source_format=suffix,
-                     source_headers=source_headers, sheet=name)
+    return RawCohort(headers=headers, row_count=count_rows(conn, "raw_table"),
+                     source_format=suffix, rows=TableRows(), source_headers=source_headers,
+                     sheet=name)
 
 
 def first_visible_sheet(file_name: str, sheets: Iterable[Any]) -> str:

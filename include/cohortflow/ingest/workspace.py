@@ -23,12 +23,18 @@ def is_large(source: Path) -> bool:
     return source.stat().st_size > get_settings().duckdb_on_disk_bytes
 
 
-def memory_limit(*, on_disk: bool) -> str:
-    """DuckDB's memory limit: ``COHORTFLOW_DUCKDB_MEMORY_LIMIT``, or the default for the mode.
+#: DuckDB's memory limit unless ``COHORTFLOW_DUCKDB_MEMORY_LIMIT`` sets one. A chunk of the
+#: default size (``COHORTFLOW_CHUNK_ROWS``) is processed within it without spilling, and the
+#: whole process (Python, Arrow batches) stays under 1 GiB, whatever the file's size.
+DEFAULT_MEMORY_LIMIT = "768MB"
 
-    In memory, 768MB keeps the whole process (Python, Arrow batches) under 1 GiB; beyond the
-    limit DuckDB spills to the scratch folder."""
-    return get_settings().duckdb_memory_limit or ("1GB" if on_disk else "768MB")
+
+def memory_limit(*, on_disk: bool) -> str:
+    """DuckDB's memory limit: ``COHORTFLOW_DUCKDB_MEMORY_LIMIT``, or
+    :data:`DEFAULT_MEMORY_LIMIT` (in memory and on disk alike: a cohort's rows are held a
+    chunk at a time either way). Beyond the limit DuckDB spills to the scratch folder."""
+    del on_disk  # the same limit for both modes
+    return get_settings().duckdb_memory_limit or DEFAULT_MEMORY_LIMIT
 
 
 #: DuckDB checkpoints a database once a commit leaves this much behind (16 MB by default); the

@@ -10,7 +10,8 @@ import duckdb
 import pandera.errors
 import pytest
 
-from cohortflow.ingest import contracts, outputs
+from cohortflow.ingest import contracts
+from cohortflow.ingest.parquet_files import ParquetOutput, insert_column
 from cohortflow.warehouse import ARTEFACTS
 from tests.unit.helpers import make_campaign, run, write_text
 
@@ -26,10 +27,17 @@ def _recipients(rows: list[tuple[int, str, str]]) -> duckdb.DuckDBPyConnection:
     return conn
 
 
+def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path, *,
+                  batch_rows: int = 2) -> None:
+    output = ParquetOutput(path)
+    output.write(conn.sql(f"select * from {table}").to_arrow_reader(batch_rows))
+    output.close()
+
+
 def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) -> None:
     # chunk_rows 2: the file is validated in batches of 2 rows, which cannot see each other
     path = tmp_path / "recipients.parquet"
-    outputs.write_parquet(conn, "recipients_out", path)
+    write_parquet(conn, "recipients_out", path)
     contracts.start_validation(
         conn, "recipients_out", path, contracts.arrow_schema("Recipients"), chunk_rows=chunk_rows,
     ).result()
@@ -136,22 +144,52 @@ def test_the_workspace_is_closed_while_the_contracts_are_still_checked(
     assert written == sorted((*ARTEFACTS, "report.html"))
 
 
-def test_a_column_is_dictionary_encoded_only_up_to_the_limit(tmp_path: Path) -> None:
+def test_a_file_is_written_batch_by_batch_in_order(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     conn = duckdb.connect()
-    few, more = outputs.DICTIONARY_VALUES - 1, outputs.DICTIONARY_VALUES * 2
-    conn.execute(f"create table t as select 'region ' || (i % {few}) as few, "
-                 f"'city ' || (i % {more}) as more, "
+    conn.execute("create table t as select i, 'region ' || (i % 7) as few, "
                  "'+91' || (9000000000 + i) as unique_values from range(100000) r(i)")
     path = tmp_path / "t.parquet"
+    output = ParquetOutput(path)
+    for first in range(0, 100000, 30000):  # chunk after chunk, as a cohort's are written
+        output.write(conn.sql(f"select * from t where i >= {first} and i < {first + 30000} "
+                              "order by i").to_arrow_reader(4096))
+    output.close()
 
-    outputs.write_parquet(conn, "t", path)
-
+    assert output.rows == 100_000
+    assert pq.read_table(path).column("i").to_pylist() == list(range(100_000))
     row_group = pq.ParquetFile(path).metadata.row_group(0)
-    encodings = {row_group.column(i).path_in_schema: row_group.column(i).encodings
-                 for i in range(row_group.num_columns)}
-    assert "PLAIN_DICTIONARY" in encodings["few"]
-    assert "PLAIN_DICTIONARY" not in encodings["more"]  # DuckDB's own limit would keep it
-    assert "PLAIN_DICTIONARY" not in encodings["unique_values"]
-    assert conn.execute(f"select count(*) from '{path}'").fetchall() == [(100_000,)]
+    assert row_group.num_rows <= 4096
+    assert "RLE_DICTIONARY" in row_group.column(1).encodings  # few values: a dictionary
+
+
+def test_a_writer_thread_failure_is_raised_on_close(tmp_path: Path) -> None:
+    conn = duckdb.connect()
+    output = ParquetOutput(tmp_path / "t.parquet")
+    output.write(conn.sql("select 1 as a").to_arrow_reader(10))
+    output.write(conn.sql("select 'x' as b").to_arrow_reader(10))  # another schema
+
+    with pytest.raises(ValueError, match="schema"):
+        output.close()
+
+
+def test_a_column_is_inserted_by_key_in_every_row_group(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    conn = duckdb.connect()
+    conn.execute("create table t as select i as row_number, 'IN' as region, 'x' as name "
+                 "from range(1, 10001) r(i)")
+    path = tmp_path / "t.parquet"
+    write_parquet(conn, "t", path, batch_rows=1000)
+    values = pa.table({"row_number": [5, 9999], "phone_extension": ["12", "7"]})
+
+    insert_column(path, "region", "phone_extension", values, "row_number")
+
+    table = pq.read_table(path)
+    assert table.column_names == ["row_number", "region", "phone_extension", "name"]
+    extensions = dict(zip(table.column("row_number").to_pylist(),
+                          table.column("phone_extension").to_pylist(), strict=True))
+    assert {k: v for k, v in extensions.items() if v} == {5: "12", 9999: "7"}
+    assert table.num_rows == 10_000

@@ -116,3 +116,22 @@ def test_each_row_keeps_its_own_values_across_chunks(
     for row, rejection in zip(rejected, rejections, strict=True):
         assert row[:4] == [csv_safe(value) for value in lines[rejection["row_number"] - 1]]
         assert row[4] == rejection["rejected_reason"]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 100])
+def test_an_extension_in_any_chunk_gives_the_recipients_their_extension_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """The recipients are written chunk by chunk without ``phone_extension``; the column is
+    added once a recipient of any chunk has one, in its place after ``region``."""
+    monkeypatch.setenv("COHORTFLOW_CHUNK_ROWS", str(chunk))
+    source = write_text(tmp_path, "cohort.csv", "phone,name\n9876543210,Asha\n9876543211,Ravi\n"
+                        "9876543212,Meena\n+91 98765 43213 ext 12,Kiran\n9876543214,Gita\n")
+
+    outcome = run(source, campaign=make_campaign(default_region="IN"), infer=True)
+
+    assert outcome.summary.status == "completed"
+    table = pq.read_table(outcome.out_dir / "recipients.parquet")
+    assert table.column_names[:4] == ["row_number", "phone_number", "region", "phone_extension"]
+    assert table.column("phone_extension").to_pylist() == [None, None, None, "12", None]
+    assert table.column("row_number").to_pylist() == [1, 2, 3, 4, 5]

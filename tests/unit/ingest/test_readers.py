@@ -1,8 +1,8 @@
 """Reading cohort files: CSV dialects and encodings, workbooks, and unreadable files.
 
-Whatever the format, a file becomes ``raw_rows`` (every cell text, a 1-based ``row_number``
-counting data rows); a file that cannot be read fails its cohort with ``unreadable_file`` and a
-message for the user, never a traceback.
+Whatever the format, a file's rows come chunk by chunk as ``chunk_rows`` (every cell text, a
+1-based ``row_number`` counting data rows); a file that cannot be read fails its cohort with
+``unreadable_file`` and a message for the user, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 
 from cohortflow.errors import CohortError
 from cohortflow.ingest.csv_files import detect_delimiter
-from cohortflow.ingest.raw import rows_between_sql
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.workbooks import cell_text, first_visible_sheet
 from tests.unit.helpers import (
@@ -30,13 +29,16 @@ from tests.unit.helpers import (
 PHONE_ONLY = {"phone_number": {"column_name": "phone"}}
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[object, ...]]]:
-    """Headers and ``raw_rows`` (row_number and the columns) of ``path``."""
+def read_rows(path: Path, *, chunk_rows: int = 1000) -> tuple[list[str], list[tuple[object, ...]]]:
+    """Headers and rows (row_number and the columns) of ``path``, chunk after chunk."""
     conn = duckdb.connect()
     try:
         raw = read_cohort_file(conn, path)
         columns = ", ".join(["row_number", *raw.columns])
-        rows = conn.sql(f"select {columns} from raw_rows order by row_number").fetchall()
+        rows = []
+        for _ in raw.rows.chunks(conn, chunk_rows):
+            rows += conn.sql(f"select {columns} from chunk_rows order by row_number").fetchall()
+        assert len(rows) == raw.row_count
         return raw.headers, rows
     finally:
         conn.close()
@@ -459,22 +461,25 @@ def test_tab_file_with_commas_in_values_is_split_on_tabs(tmp_path):
     assert rows[0] == (1, "9876543210", "Rao, Jr")
 
 
-@pytest.mark.parametrize(("first", "last", "expected"), [
-    (1, 5, [1, 2, 3, 4, 5]),  # every row: no filter
-    (1, 9, [1, 2, 3, 4, 5]),  # a chunk larger than the file
-    (1, 2, [1, 2]),
-    (3, 4, [3, 4]),
-    (4, 9, [4, 5]),
-])
-def test_a_chunk_selects_exactly_its_rows_in_file_order(tmp_path, first, last, expected):
-    source = write_text(tmp_path, "june.csv", "phone\n" + "".join(f"{i}\n" for i in range(1, 6)))
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 9])
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_chunks_hold_exactly_their_rows_in_file_order(tmp_path, monkeypatch, size, suffix):
+    monkeypatch.setattr("cohortflow.ingest.csv_files.STREAM_BATCH_ROWS", 2)  # batches != chunks
+    lines = [[str(9876543210 + i)] for i in range(1, 6)]
+    source = (write_text(tmp_path, "june.csv", "phone\n" + "".join(f"{c[0]}\n" for c in lines))
+              if suffix == "csv" else write_xlsx(tmp_path, "june.xlsx", [["phone"], *lines]))
     conn = duckdb.connect()
-    read_cohort_file(conn, source)
+    raw = read_cohort_file(conn, source)
 
-    rows = conn.execute(f"select row_number, c1 from ({rows_between_sql(first, last, 5)}) "
-                        "order by row_number").fetchall()
+    chunks = []
+    for first in raw.rows.chunks(conn, size):
+        chunk = conn.execute("select row_number, c1 from chunk_rows").fetchall()
+        chunks.append((first, chunk))
 
-    assert rows == [(n, str(n)) for n in expected]
+    expected = [(n, str(9876543210 + n)) for n in range(1, 6)]
+    assert [first for first, _ in chunks] == list(range(1, 6, size))
+    assert [row for _, chunk in chunks for row in chunk] == expected
+    assert all(len(chunk) == min(size, 6 - first) for first, chunk in chunks)
 
 
 def test_xlsx_rows_sent_in_small_batches_are_the_same_rows(tmp_path, monkeypatch):
