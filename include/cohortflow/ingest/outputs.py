@@ -149,9 +149,14 @@ class ArtefactWriter:
                 self._reasons[code] = self._reasons.get(code, 0) + count
         conn.execute("drop table rejected_rows")
 
-    def finish(self) -> PendingArtefacts:
+    def finish(self, *, kept: str, key: str) -> PendingArtefacts:
         """Close the files, count, and start checking the contracts; the caller publishes
-        the files with :meth:`PendingArtefacts.publish` (or discards them)."""
+        the files with :meth:`PendingArtefacts.publish` (or discards them).
+
+        ``kept`` is the table of the key (column ``key``: the number as an integer, or the user
+        identifier) and the row (``kept_row``) of every recipient written, which dedupe keeps
+        as it goes: the recipients' uniqueness is checked over it, once it is known to hold
+        one row per recipient written, rather than over the file's strings."""
         conn = self.conn
         self.recipients.close()
         self.rejections.close()
@@ -161,13 +166,22 @@ class ArtefactWriter:
             insert_column(self.files[RECIPIENTS_FILE], "region", "phone_extension", extensions,
                           "row_number")
         self._count()
+        (kept_rows,), = conn.execute(f"select count(*) from {kept}").fetchall()
+        if kept_rows != self.recipients.rows:
+            raise contracts.ContractError(
+                f"{kept}: {kept_rows} recipients kept, {self.recipients.rows} written")
         contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
-        for name, schema in ((RECIPIENTS_FILE, contract), (REJECTIONS_FILE, "Rejections")):
-            view = "written_" + name.split(".")[0]
-            conn.execute(f"create or replace temp view {view} as "
-                         f"select * from read_parquet('{sql_path(self.files[name])}')")
-            self.pending.checks.append(contracts.start_validation(
-                conn, view, self.files[name], contracts.arrow_schema(schema)))
+        identity = "user_identifier" if self.keyed_by_user else "phone_number"
+        conn.execute(f"create or replace temp view recipient_keys as select kept_row as "
+                     f"row_number, {key} as {identity} from {kept}")
+        self.pending.checks.append(contracts.start_validation(
+            conn, "recipient_keys", self.files[RECIPIENTS_FILE],
+            contracts.arrow_schema(contract)))
+        conn.execute("create or replace temp view written_rejections as select * from "
+                     f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
+        self.pending.checks.append(contracts.start_validation(
+            conn, "written_rejections", self.files[REJECTIONS_FILE],
+            contracts.arrow_schema("Rejections")))
         return self.pending
 
     def discard(self) -> None:

@@ -204,7 +204,8 @@ def _run(
         size = settings.chunk_rows
         # Every per-row step works on one chunk of rows, and its artefacts are written before
         # the next is read: memory stays flat and time grows linearly with the file.
-        # Duplicates across chunks are found through `seen`.
+        # Duplicates across chunks are found through `seen`, the key and row of every
+        # recipient so far.
         chunks = raw.rows.chunks(conn, size)
         while True:
             with timer.step("read"):  # a CSV's rows are read as they are needed
@@ -215,15 +216,15 @@ def _run(
                            params=params, checks_sql=checks_sql, final_sql=final_sql,
                            jinja=None if rendered_sql else (fields, message, layout))
             with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
-                if first + size <= raw.row_count:  # a later chunk looks its numbers up in `seen`
-                    conn.execute(f"insert into seen select {key.column}, row_number "
-                                 "from final_chunk where rejected_reason is null")
+                # later chunks look their numbers up in `seen`; the contract checks it whole
+                conn.execute(f"insert into seen select {key.column}, row_number "
+                             "from final_chunk where rejected_reason is null")
             with timer.step("write"):
                 writer.write_chunk()
-        drop_tables(conn, "dnc_numbers", "seen", "chunk_rows", "chunk_raw", "final_chunk",
+        drop_tables(conn, "dnc_numbers", "chunk_rows", "chunk_raw", "final_chunk",
                     "raw_extras")
         with timer.step("write"):
-            return writer.finish()
+            return writer.finish(kept="seen", key=key.column)
     except BaseException:
         writer.discard()
         raise
