@@ -57,7 +57,7 @@ class RawCohort:
     headers: list[str]  # trimmed: what a mapping's column_name is matched against
     row_count: int
     source_format: str  # "csv" | "xlsx" | "xls" | "ods"
-    rows: RowSource
+    rows: RowSource = field(default_factory=lambda: TableRows())  # default: in raw_table
     delimiter: str | None = None
     source_headers: list[str] = field(default_factory=list)  # as written in the file
     sheet: str | None = None  # the worksheet read, for workbooks
