@@ -51,6 +51,15 @@ log = logging.getLogger(__name__)
 #: Macros the output SQL calls (sql/ingest/06_rejected.sql), besides the mapping's formatters.
 OUTPUT_MACROS = ("fmt_csv_safe",)
 CHUNK_ROWS_ENV = env_name("chunk_rows")
+#: Cells per chunk at most: a wide file's chunks hold fewer rows, so memory follows the cells
+#: of a chunk, not its rows (1,000,000 rows of 4 columns).
+CHUNK_CELLS = 4_000_000
+
+
+def chunk_size(chunk_rows: int, width: int) -> int:
+    """Rows per chunk of a file of ``width`` columns: ``COHORTFLOW_CHUNK_ROWS``, fewer for a
+    file wider than :data:`CHUNK_CELLS` allows (at least 1,000)."""
+    return min(chunk_rows, max(1_000, CHUNK_CELLS // max(width, 1)))
 
 
 @dataclass
@@ -201,7 +210,7 @@ def _run(
         message_sql=rendered_sql, has_message=message is not None,
         has_payload=layout is not None, keyed_by_user=campaign.keyed_by_user)
     try:
-        size = settings.chunk_rows
+        size = chunk_size(settings.chunk_rows, len(raw.headers))
         # Every per-row step works on one chunk of rows, and its artefacts are written before
         # the next is read: memory stays flat and time grows linearly with the file.
         # Duplicates across chunks are found through `seen`, the key and row of every

@@ -135,3 +135,15 @@ def test_an_extension_in_any_chunk_gives_the_recipients_their_extension_column(
     assert table.column_names[:4] == ["row_number", "phone_number", "region", "phone_extension"]
     assert table.column("phone_extension").to_pylist() == [None, None, None, "12", None]
     assert table.column("row_number").to_pylist() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(("chunk_rows", "width", "rows"), [
+    (1_000_000, 4, 1_000_000),  # the benchmark's cohorts: the setting
+    (1_000_000, 2_000, 2_000),  # a wide file: 4M cells a chunk
+    (1_000_000, 100_000, 1_000),  # never fewer than 1,000 rows
+    (5, 2_000, 5),  # a smaller setting wins
+])
+def test_a_wide_file_gets_chunks_of_fewer_rows(chunk_rows: int, width: int, rows: int) -> None:
+    from cohortflow.ingest.process import chunk_size
+
+    assert chunk_size(chunk_rows, width) == rows
