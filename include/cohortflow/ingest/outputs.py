@@ -108,7 +108,11 @@ class ArtefactWriter:
         self.pending = PendingArtefacts(out_dir, self.files)
         self.recipients = ParquetOutput(self.files[RECIPIENTS_FILE])
         self.rejections = ParquetOutput(self.files[REJECTIONS_FILE])
-        self._batch_rows = row_group_rows(len(fields) + 6)
+        # rows per batch, and so per row group, from each file's width: the recipients' fields
+        # beside row_number, phone_number, region, message and payload; the rejections' four
+        # columns, one of them (record) a JSON object of every cell of the row
+        self._recipient_rows = row_group_rows(len(fields) + 5)
+        self._rejection_rows = row_group_rows(len(columns) + 1)
         self._recipients_sql = render_sql(
             sql_dir, "ingest/04_recipients.sql", fields=fields, message_sql=message_sql,
             has_message=has_message, has_payload=has_payload)
@@ -116,7 +120,6 @@ class ArtefactWriter:
                                              columns=columns)
         self._rejected_sql = render_sql(sql_dir, "ingest/06_rejected.sql", columns=columns)
         self._rejections_sql = render_sql(sql_dir, "ingest/07_rejections.sql", columns=columns)
-        self._rejected_width = len(columns) + 1
         self._reasons: dict[str, int] = {}
         self._part = out_dir / f".{REJECTED_FILE}.part"
         headers = [column["header"] for column in columns]
@@ -130,14 +133,14 @@ class ArtefactWriter:
     def write_chunk(self) -> None:
         """Write the chunk in ``chunk_raw`` and ``final_chunk`` to every artefact."""
         conn = self.conn
-        self.recipients.write(conn.sql(self._recipients_sql).to_arrow_reader(self._batch_rows))
+        self.recipients.write(
+            conn.sql(self._recipients_sql).to_arrow_reader(self._recipient_rows))
         conn.execute("insert into recipient_extensions select row_number, phone_extension "
                      "from final_chunk "
                      "where rejected_reason is null and phone_extension is not null")
         conn.execute("create or replace temp table rejected_rows as " + self._rejected_rows_sql)
         rejected = self.rejections.write(
-            conn.sql(self._rejections_sql).to_arrow_reader(
-                row_group_rows(self._rejected_width)))
+            conn.sql(self._rejections_sql).to_arrow_reader(self._rejection_rows))
         if rejected:
             conn.execute(f"copy ({self._rejected_sql}) to '{sql_path(self._part)}' "
                          "(header false, delimiter ',', quote '\"')")
