@@ -127,7 +127,7 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
         try:
             pending = _run(workspace.conn, request, summary, out_dir, timer)
         except duckdb.OutOfMemoryException:
-            raise _out_of_memory(summary.name, on_disk=workspace.on_disk) from None
+            raise _out_of_memory(summary.name) from None
         finally:
             workspace.close()
         with timer.step("write"):
@@ -145,12 +145,13 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     return summary
 
 
-def _out_of_memory(name: str, *, on_disk: bool) -> ResourceError:
+def _out_of_memory(name: str) -> ResourceError:
     """What to do when DuckDB cannot stay within its memory limit (an operation that cannot
     spill to disk, such as a chunk's joins when the chunks are too large for the limit)."""
     return ResourceError(
         f"{name}: ran out of memory while processing (DuckDB's memory limit is "
-        f"{memory_limit(on_disk=on_disk)}, chunks of {get_settings().chunk_rows:,} rows). Raise "
+        f"{memory_limit()}, chunks of at most {get_settings().chunk_rows:,} rows and "
+        f"{CHUNK_CELLS:,} cells). Raise "
         f"{MEMORY_LIMIT_ENV} or lower {CHUNK_ROWS_ENV}, then process the file again; nothing "
         "was published and the file was not moved"
     )

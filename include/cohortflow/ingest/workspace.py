@@ -29,11 +29,10 @@ def is_large(source: Path) -> bool:
 DEFAULT_MEMORY_LIMIT = "768MB"
 
 
-def memory_limit(*, on_disk: bool) -> str:
+def memory_limit() -> str:
     """DuckDB's memory limit: ``COHORTFLOW_DUCKDB_MEMORY_LIMIT``, or
     :data:`DEFAULT_MEMORY_LIMIT` (in memory and on disk alike: a cohort's rows are held a
     chunk at a time either way). Beyond the limit DuckDB spills to the scratch folder."""
-    del on_disk  # the same limit for both modes
     return get_settings().duckdb_memory_limit or DEFAULT_MEMORY_LIMIT
 
 
@@ -45,7 +44,7 @@ CHECKPOINT_THRESHOLD = "1TB"
 def connect(scratch: Path, *, on_disk: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection that spills into ``scratch`` (and keeps its database there when
     ``on_disk``), never checkpointed; an unusable memory limit is a :class:`SettingsError`."""
-    limit = memory_limit(on_disk=on_disk)
+    limit = memory_limit()
     try:
         return duckdb.connect(str(scratch / "work.duckdb") if on_disk else ":memory:", config={
             "temp_directory": str(scratch / "spill"),
