@@ -177,7 +177,8 @@ class CsvRows:
             conn.unregister("_csv_chunk")
         expose_chunk(conn, first)
         if self.boundary:
-            mismatch = _first_mismatch(conn, self.boundary, first, chunk.num_rows)
+            mismatch = _first_mismatch(conn, self.boundary, first, chunk.num_rows,
+                                       width=chunk.num_columns)
             if mismatch:
                 raise _two_readings(self.path, f"row {mismatch}")
 
@@ -292,13 +293,12 @@ def _two_readings(path: Path, where: str) -> CohortError:
 
 
 def _first_mismatch(conn: duckdb.DuckDBPyConnection, boundary: dict[int, str], first: int,
-                    count: int) -> int:
+                    count: int, *, width: int) -> int:
     """The first row of ``chunk_rows`` (rows ``first`` to ``first + count - 1``) listed in
     ``boundary`` whose field ``width`` DuckDB read otherwise, or 0."""
     numbers = [number for number in boundary if first <= number < first + count]
     if not numbers:
         return 0
-    width = len(conn.sql("select * from chunk_raw limit 0").columns)
     conn.register("_surplus_check", pa.table({
         "row_number": pa.array(numbers, pa.int64()),
         "value": pa.array([boundary[number] for number in numbers], pa.string()),
