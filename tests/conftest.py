@@ -40,3 +40,12 @@ def airflow_db() -> Path:
             [airflow, "pools", "set", pool, "1", "cohortflow"], check=True, capture_output=True
         )
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(params=["one pass", "streamed"])
+def both_csv_readings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once for each way a CSV is read: loaded whole by one pass (a file of up to
+    ``ONE_PASS_BYTES``, as every test file is) and counted, then streamed (a larger file)."""
+    if request.param == "streamed":
+        monkeypatch.setattr("cohortflow.ingest.csv_files.ONE_PASS_BYTES", -1)
+    return str(request.param)

@@ -10,10 +10,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cohortflow.cli import main
 from tests.unit.helpers import assert_failed, run
+
+#: Every test runs with a CSV loaded whole and with it streamed (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_csv_readings")
 
 AWKWARD = Path(__file__).with_name("awkward")
 

@@ -13,6 +13,9 @@ from cohortflow.config import default_campaign
 from cohortflow.ingest import CohortRequest, process_cohort
 from tests.corpus.make_corpus import CASES, Case
 
+#: Every test runs with a CSV loaded whole and with it streamed (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_csv_readings")
+
 #: Peak memory of the whole test process must stay below this (the zip bomb expands to 2 GiB).
 MEMORY_CEILING_MIB = 2048
 

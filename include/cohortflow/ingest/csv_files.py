@@ -1,10 +1,11 @@
-"""Reading a CSV cohort file, streamed chunk by chunk (see :mod:`cohortflow.ingest.raw`).
+"""Reading a CSV cohort file, chunk by chunk (see :mod:`cohortflow.ingest.raw`).
 
 The delimiter (``, ; TAB |``) is detected from a sample, unless the file starts with Excel's
 ``sep=X`` line, which names it (and is not the header); the header is read by Python's csv
-module, the rows by DuckDB's CSV reader with every column as text: once to count them and
-choose how to parse them, then streamed, one chunk at a time, so the file is never held
-whole. Lines may end in CRLF, LF or
+module, the rows by DuckDB's CSV reader with every column as text. A file of up to
+:data:`ONE_PASS_BYTES` is read whole in one pass (the pass that chooses how to parse it); a
+larger one is read once to count its rows and choose how to parse them, then streamed, one
+chunk at a time, so it is never held whole. Lines may end in CRLF, LF or
 CR alone (old Mac and some ERP exports). UTF-8 only (with or without BOM): UTF-16 and other
 encodings are reported, never guessed at.
 """
@@ -24,7 +25,9 @@ import pyarrow as pa
 from cohortflow.errors import CohortError
 from cohortflow.ingest.raw import (
     RawCohort,
+    TableRows,
     check_headers,
+    count_rows,
     create_extras,
     expose_chunk,
     is_blank,
@@ -33,6 +36,12 @@ from cohortflow.ingest.raw import (
 
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 256 * 1024
+#: A CSV of at most this many bytes is loaded whole into ``raw_table`` by the pass that
+#: chooses its parser (DuckDB's table of it takes about three times the file's size), then cut
+#: into chunks there; a larger one is counted by that pass, then streamed.
+ONE_PASS_BYTES = 64 * 1024 * 1024
+#: The rows of a CSV loaded whole, with their 1-based row number.
+WHOLE_ROWS_SQL = "select rowid + 1 as row_number, * from raw_table"
 
 
 def _sniff_text(path: Path) -> str:
@@ -96,8 +105,8 @@ SEP_LINE = re.compile(r"sep=([^\"\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
 
 
 def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
-    """Open the CSV at ``path``: its header, and its rows counted and ready to be streamed
-    (:class:`CsvRows`); blocking problems raise CohortError."""
+    """Open the CSV at ``path``: its header, and its rows counted and ready to be read chunk by
+    chunk (loaded whole, or :class:`CsvRows`); blocking problems raise CohortError."""
     sample = _sniff_text(path)
     sep_line = SEP_LINE.match(sample)
     if sep_line:
@@ -114,13 +123,21 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
     source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
     check_balanced_quotes(path, delimiter)
+    whole = path.stat().st_size <= ONE_PASS_BYTES
     query, row_count, lenient = _choose_parser(conn, path, column_count=len(headers),
-                                               delimiter=delimiter, skip=skip)
-    rows = CsvRows(path, query, {"path": str(path), "delim": delimiter, "quote": '"'})
+                                               delimiter=delimiter, skip=skip, load=whole)
+    rows: TableRows | CsvRows = (
+        TableRows() if whole else
+        CsvRows(path, query, {"path": str(path), "delim": delimiter, "quote": '"'}))
     if lenient:
         extras = _surplus_fields(path, delimiter=delimiter, skip=skip, width=len(headers),
                                  row_count=row_count)
-        rows.boundary = {number: last for number, last, _ in extras}
+        boundary = {number: last for number, last, _ in extras}
+        if isinstance(rows, CsvRows):
+            rows.boundary = boundary  # checked chunk by chunk, as the rows are streamed
+        elif mismatch := _first_mismatch(conn, boundary, f"({WHOLE_ROWS_SQL})", 1, row_count,
+                                         width=len(headers)):
+            raise _two_readings(path, f"row {mismatch}")
         create_extras(conn, [(number, surplus) for number, _, surplus in extras])
     else:
         create_extras(conn, [])
@@ -177,8 +194,8 @@ class CsvRows:
             conn.unregister("_csv_chunk")
         expose_chunk(conn, first)
         if self.boundary:
-            mismatch = _first_mismatch(conn, self.boundary, first, chunk.num_rows,
-                                       width=chunk.num_columns)
+            mismatch = _first_mismatch(conn, self.boundary, "chunk_rows", first,
+                                       chunk.num_rows, width=chunk.num_columns)
             if mismatch:
                 raise _two_readings(self.path, f"row {mismatch}")
 
@@ -205,11 +222,12 @@ LINE_TOO_LONG = "maximum line size"  # in DuckDB's error for a line over max_lin
 
 def _choose_parser(
     conn: duckdb.DuckDBPyConnection, path: Path, *, column_count: int, delimiter: str,
-    skip: int = 1,
+    skip: int = 1, load: bool = False,
 ) -> tuple[str, int, bool]:
     """The query that reads the CSV at ``path`` (``c1 .. cN``, all VARCHAR) after its first
     ``skip`` lines (the header, and a ``sep=`` line), how many data rows it reads, and whether
-    it needs the lenient parser, found by counting the rows: with DuckDB's strict parser, its
+    it needs the lenient parser, found by reading the rows (into ``raw_table`` when ``load``,
+    else only counting them): with DuckDB's strict parser, its
     default line size and its parallel reader first; again with room for lines up to
     :data:`LONG_LINE_BYTES` if a line is longer, without the parallel reader if that one cannot
     split the file, and with the lenient parser if the strict one refuses a row (one with more
@@ -221,6 +239,9 @@ def _choose_parser(
         query = _csv_sql(column_count, parallel=parallel, long_lines=long_lines, skip=skip,
                          strict=strict)
         try:
+            if load:
+                conn.execute(f"create or replace temp table raw_table as {query}", options)
+                return query, count_rows(conn, "raw_table"), not strict
             (count,), = conn.execute(f"select count(*) from ({query})", options).fetchall()
             return query, int(count), not strict
         except duckdb.OutOfMemoryException:
@@ -292,10 +313,11 @@ def _two_readings(path: Path, where: str) -> CohortError:
     )
 
 
-def _first_mismatch(conn: duckdb.DuckDBPyConnection, boundary: dict[int, str], first: int,
-                    count: int, *, width: int) -> int:
-    """The first row of ``chunk_rows`` (rows ``first`` to ``first + count - 1``) listed in
-    ``boundary`` whose field ``width`` DuckDB read otherwise, or 0."""
+def _first_mismatch(conn: duckdb.DuckDBPyConnection, boundary: dict[int, str], rows: str,
+                    first: int, count: int, *, width: int) -> int:
+    """The first row of ``rows`` (a relation with ``row_number``: rows ``first`` to
+    ``first + count - 1``) listed in ``boundary`` whose field ``width`` DuckDB read otherwise,
+    or 0."""
     numbers = [number for number in boundary if first <= number < first + count]
     if not numbers:
         return 0
@@ -305,7 +327,7 @@ def _first_mismatch(conn: duckdb.DuckDBPyConnection, boundary: dict[int, str], f
     }))
     try:
         result = conn.execute(
-            f"select min(row_number) from _surplus_check join chunk_rows using (row_number) "
+            f"select min(row_number) from _surplus_check join {rows} using (row_number) "
             f"where coalesce(c{width:d}, '') <> value").fetchall()
     finally:
         conn.unregister("_surplus_check")

@@ -94,12 +94,19 @@ def count_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 class TableRows:
-    """Rows loaded whole into ``raw_table`` first (a workbook's sheet), cut into chunks by
-    rowid: DuckDB then reads only the row groups of each chunk
-    (docs/decisions/002-chunks-by-row-id.md)."""
+    """Rows loaded whole into ``raw_table`` first (a workbook's sheet, a small CSV), cut into
+    chunks by rowid: DuckDB then reads only the row groups of each chunk
+    (docs/decisions/002-chunks-by-row-id.md). Rows that fit one chunk become ``chunk_raw``
+    as they are, without a copy."""
 
     def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
         count = count_rows(conn, "raw_table")
+        if 0 < count <= size:
+            conn.execute("drop table if exists chunk_raw")
+            conn.execute("alter table raw_table rename to chunk_raw")
+            expose_chunk(conn, 1)
+            yield 1
+            return
         for first in range(1, count + 1, size):
             conn.execute("create or replace temp table chunk_raw as select * from raw_table "
                          f"where rowid between {first - 1:d} and {first + size - 2:d}")

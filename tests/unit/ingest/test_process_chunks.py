@@ -19,6 +19,9 @@ from benchmarks.generate import rows
 from cohortflow.render.csvsafe import csv_safe
 from tests.unit.helpers import make_campaign, run, write_text
 
+#: Every test runs with a CSV loaded whole and with it streamed (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_csv_readings")
+
 HEADER = "phone,customer_id,name,amount\n"
 
 

@@ -26,6 +26,9 @@ from tests.unit.helpers import (
     write_xlsx,
 )
 
+#: Every test runs with a CSV loaded whole and with it streamed (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("both_csv_readings")
+
 PHONE_ONLY = {"phone_number": {"column_name": "phone"}}
 
 
@@ -518,3 +521,16 @@ def test_csv_whose_rows_the_two_parsers_split_differently_fails_rather_than_gues
 
     assert_failed(run(source, mapping=PHONE_ONLY), "unreadable_file", "row 1 has more fields",
                   "cannot be told apart")
+
+
+def test_a_csv_up_to_one_pass_bytes_is_loaded_whole_and_a_larger_one_streamed(
+    tmp_path, both_csv_readings
+):
+    source = write_text(tmp_path, "c.csv", "phone\n9876543210\n9876543211\n")
+    conn = duckdb.connect()
+
+    raw = read_cohort_file(conn, source)
+
+    (loaded,), = conn.execute(
+        "select count(*) from duckdb_tables() where table_name = 'raw_table'").fetchall()
+    assert (raw.row_count, loaded) == (2, 1 if both_csv_readings == "one pass" else 0)
