@@ -1,6 +1,7 @@
--- phone_fast(row_number, e164, region, error, undecided): the library's answer for every row of
--- phone_parsed, in one pass with no join. Each CASE dispatches on the calling code or the
--- metadata key (most frequent first), so a value runs only its own region's patterns.
+-- phone_fast(row_number, e164, region, error, undecided, plain): the library's answer for every
+-- row of phone_parsed (plain as parsed), in one pass with no join. Each CASE dispatches on the
+-- calling code or the metadata key (most frequent first), so a value runs only its own region's
+-- patterns.
 --   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key
 --             (strip the prefix, or transform the number when the prefix's rule applies),
 --             then parse's rule that the stripped number must not be too short, local-only or
@@ -24,7 +25,7 @@
 create or replace temp table phone_fast as
 with keyed as (
     select
-        row_number, error, cc, nn, undecided,
+        row_number, error, cc, nn, undecided, plain,
         coalesce(meta, case cc{{ never(codes) }}
             {%- for code in codes %}
             when {{ code.cc }} then {{ code.main_key | literal }}
@@ -89,7 +90,7 @@ measured as (
 ),
 national as (
     select
-        row_number, error, cc, nn, undecided,
+        row_number, error, cc, nn, undecided, plain,
         case when potential is null or potential_length is null then null
              when potential_length in ('short', 'local', 'invalid') then nn
              else potential end as nsn
@@ -170,5 +171,6 @@ select
          else undecided
               or (error is null and nn is null)
               or (error is null and length(nn) >= 2 and (nsn is null or length(nsn) < 2))
-    end as undecided
+    end as undecided,
+    plain
 from detailed

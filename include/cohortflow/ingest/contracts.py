@@ -132,9 +132,15 @@ def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     """How many non-null values of ``column`` repeat an earlier one (count minus distinct).
 
     Integers within :data:`BITMAP_SPAN`: one bit per possible value (``bitstring_agg``), far
-    cheaper than grouping. Other values: their 64-bit hashes are counted first, and only if a
-    hash repeats, the values themselves (a collision is not a duplicate).
+    cheaper than grouping; other integers are counted as they are. Other values: their 64-bit
+    hashes are counted first, and only if a hash repeats, the values themselves (a collision is
+    not a duplicate).
     """
+    def repeats(key: str) -> int:  # hash(NULL) is a value: NULLs are left out explicitly
+        return int(conn.execute(
+            f"select count({column}) - count(distinct {key}) filter (where {column} is not null) "
+            f"from {table}").fetchall()[0][0])
+
     if str(conn.sql(f"select {column} from {table}").types[0]) in _INTEGER_TYPES:
         low, high = conn.execute(f"select min({column}), max({column}) from {table}").fetchall()[0]
         if low is None:
@@ -143,12 +149,7 @@ def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
             return int(conn.execute(
                 f"select count({column}) - bit_count(bitstring_agg({column}, {low:d}, {high:d})) "
                 f"from {table}").fetchall()[0][0])
-
-    def repeats(key: str) -> int:  # hash(NULL) is a value: NULLs are left out explicitly
-        return int(conn.execute(
-            f"select count({column}) - count(distinct {key}) filter (where {column} is not null) "
-            f"from {table}").fetchall()[0][0])
-
+        return repeats(column)
     return repeats(column) if repeats(f"hash({column})") else 0
 
 

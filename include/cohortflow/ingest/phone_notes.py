@@ -59,6 +59,6 @@ def create_phone_notes(
 def create_empty_phone_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """The phone tables the row checks join, empty: the cohort has no phone column."""
     conn.execute("create or replace temp table phone_lookup (row_number bigint, e164 varchar, "
-                 "region varchar, error varchar, undecided boolean)")
+                 "region varchar, error varchar, undecided boolean, plain boolean)")
     conn.execute("create or replace temp table phone_notes (row_number bigint, "
                  "extension varchar, second_number boolean)")

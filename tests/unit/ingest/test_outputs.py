@@ -81,7 +81,8 @@ def test_duplicate_row_number_is_found(tmp_path: Path) -> None:
     [
         ([1, 2, 3], 0),
         ([1, 2, 2, 2, None, None], 2),
-        ([5, 10**12, 5], 1),  # a span too wide for the bitmap: hashes counted instead
+        ([5, 10**12, 5], 1),  # a span too wide for the bitmap: the values counted instead
+        ([5, 10**12, None, None], 0),
         (["a", "b", "a", None], 1),
         (["a", "b", None, None], 0),  # NULLs are no duplicates (hash(NULL) is a value)
         (["a", "a", "a", "b", "b"], 3),

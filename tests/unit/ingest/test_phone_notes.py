@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from cohortflow.ingest.phone_notes import extension_of
+from cohortflow.phones import create_phone_lookup
 from cohortflow.sqlfiles import render_sql
 from tests.unit.phones.spellings import spelled_numbers
 
@@ -28,7 +29,7 @@ def candidates(values: list[str]) -> set[str]:
     conn.execute("create temp table chunk_rows as "
                  "select row_number() over () as row_number, phone as c1 from _values")
     conn.execute("create temp table phone_lookup as "
-                 "select row_number, '+10000000000' as e164 from chunk_rows")
+                 "select row_number, '+10000000000' as e164, false as plain from chunk_rows")
     query = render_sql(SQL_DIR, "ingest/02_phone_candidates.sql", phone_column="c1")
     return {value for (value,) in conn.execute(query).fetchall()}
 
@@ -58,3 +59,22 @@ def test_plain_spellings_with_a_tel_prefix_are_not_parsed_again():
               "Mobile: +91 98765 43210", "+91 (0) 98765.43210"]
     assert candidates(values) == set()
     assert candidates(["tel:+91-98765-43210;ext=12"]) == {"tel:+91-98765-43210;ext=12"}
+
+
+@pytest.mark.parametrize("region", ["IN", "US", "GB"])
+def test_no_cell_the_phone_parser_finds_plain_holds_an_extension(region):
+    spellings = list(spelled_numbers(3_000, seed=11))
+    values = spellings + [before + spelling + after
+                          for index, spelling in enumerate(spellings)
+                          for before, after in [(BEFORE[index % len(BEFORE)],
+                                                 AFTER[index % len(AFTER)])]]
+    conn = duckdb.connect()
+    conn.register("_values", pa.table({"raw": pa.array(values, pa.string())}))
+    create_phone_lookup(conn, SQL_DIR, "select row_number() over () as row_number, raw "
+                        "from _values", region)
+
+    plain = [raw for (raw,) in conn.execute(
+        "select raw from (select row_number() over () as row_number, raw from _values) "
+        "join phone_lookup using (row_number) where plain").fetchall()]
+    assert len(plain) > 1_000  # most spellings are plain
+    assert [value for value in plain if has_extension(value, region)] == []
