@@ -37,7 +37,7 @@ from cohortflow.ingest.raw import (
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 256 * 1024
 #: A CSV of at most this many bytes is loaded whole into ``raw_table`` by the pass that
-#: chooses its parser (DuckDB's table of it takes about three times the file's size), then cut
+#: chooses its parser (DuckDB's table of it takes about 1.5 times the file's size), then cut
 #: into chunks there; a larger one is counted by that pass, then streamed.
 ONE_PASS_BYTES = 64 * 1024 * 1024
 #: The rows of a CSV loaded whole, with their 1-based row number.
