@@ -3,11 +3,11 @@
 Each chunk is the temp table ``chunk_raw``, one VARCHAR column per header, named positionally
 ``c1 .. cN`` (header names can be anything a user typed; positional names keep the SQL simple
 and safe), in file order, and the view ``chunk_rows`` over it adding a 1-based ``row_number``
-(the data-row number in the file). Every cell is text. A CSV is streamed from the file
-(:class:`cohortflow.ingest.csv_files.CsvRows`), a workbook's sheet is first loaded into the
-table ``raw_table`` (:class:`TableRows`). The table ``raw_extras(row_number, extras)`` lists
-the rows that have more fields than the header with a non-blank one among them, with every
-surplus field.
+(the data-row number in the file). Every cell is text. A large CSV is streamed from the file
+(:class:`cohortflow.ingest.csv_files.CsvRows`); a small CSV and a workbook's sheet are first
+loaded into the table ``raw_table`` (:class:`TableRows`). The table
+``raw_extras(row_number, extras)`` lists the rows that have more fields than the header with a
+non-blank one among them, with every surplus field.
 """
 
 from __future__ import annotations
