@@ -31,6 +31,7 @@ from cohortflow.ingest.raw import (
     create_extras,
     expose_chunk,
     is_blank,
+    numbered_rows_sql,
     trim_headers,
 )
 
@@ -40,8 +41,6 @@ SNIFF_BYTES = 256 * 1024
 #: chooses its parser (DuckDB's table of it takes about 1.5 times the file's size), then cut
 #: into chunks there; a larger one is counted by that pass, then streamed.
 ONE_PASS_BYTES = 64 * 1024 * 1024
-#: The rows of a CSV loaded whole, with their 1-based row number.
-WHOLE_ROWS_SQL = "select rowid + 1 as row_number, * from raw_table"
 
 
 def _sniff_text(path: Path) -> str:
@@ -135,8 +134,8 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         boundary = {number: last for number, last, _ in extras}
         if isinstance(rows, CsvRows):
             rows.boundary = boundary  # checked chunk by chunk, as the rows are streamed
-        elif mismatch := _first_mismatch(conn, boundary, f"({WHOLE_ROWS_SQL})", 1, row_count,
-                                         width=len(headers)):
+        elif mismatch := _first_mismatch(conn, boundary, f"({numbered_rows_sql('raw_table')})",
+                                         1, row_count, width=len(headers)):
             raise _two_readings(path, f"row {mismatch}")
         create_extras(conn, [(number, surplus) for number, _, surplus in extras])
     else:

@@ -223,6 +223,7 @@ def _run(
             if first is None:
                 break
             _process_chunk(conn, timer, sql_dir, region=region, phone_column=phone_column,
+                           fast_paths=settings.fast_paths,
                            params=params, checks_sql=checks_sql, final_sql=final_sql,
                            jinja=None if rendered_sql else (fields, message, layout))
             with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
@@ -247,14 +248,16 @@ def _process_chunk(
     *,
     region: str,
     phone_column: str | None,
+    fast_paths: bool,
     params: dict[str, object],
     checks_sql: str,
     final_sql: str,
     jinja: tuple[list[OutputField], MessageTemplate | None, LayoutTemplate | None] | None,
 ) -> None:
     """Create ``final_chunk``: the outcome of every row of ``chunk_rows`` (phones, checks,
-    renders, duplicates of this or an earlier chunk). ``jinja``: the fields and templates
-    Jinja renders between the checks and the dedupe, when the template is not simple."""
+    renders, duplicates of this or an earlier chunk). ``fast_paths``: the phones' SQL path
+    (the run's setting, read once); ``jinja``: the fields and templates Jinja renders between
+    the checks and the dedupe, when the template is not simple."""
     with timer.step("phones"):
         if phone_column is None:  # a campaign of users whose mapping names no phone
             counts = {"library": 0}
@@ -264,7 +267,7 @@ def _process_chunk(
                 conn, sql_dir,
                 f"select row_number, {phone_column} as raw from chunk_rows "
                 f"where {phone_column} is not null",
-                region, fast=get_settings().fast_paths,
+                region, fast=fast_paths,
             )
             create_phone_notes(conn, sql_dir, phone_column, region)
     # not seconds: how many distinct phones the fast path left to phonenumbers

@@ -76,14 +76,16 @@ class RawCohort:
         return f"c{self.headers.index(header) + 1}"
 
 
-#: ``chunk_raw``'s rows with their 1-based row number in the file (``{first}``: the chunk's
-#: first row). A table's rowids are dense, 0 .. n-1, as long as nothing deletes from it.
-CHUNK_ROWS_SQL = "select rowid + {first:d} as row_number, * from chunk_raw"
+def numbered_rows_sql(table: str, first: int = 1) -> str:
+    """The rows of ``table`` with their 1-based row number in the file, its first row being
+    row ``first``. A table's rowids are dense, 0 .. n-1, as long as nothing deletes from it."""
+    return f"select rowid + {first:d} as row_number, * from {table}"
 
 
 def expose_chunk(conn: duckdb.DuckDBPyConnection, first: int) -> None:
     """Create the view ``chunk_rows`` over ``chunk_raw``, whose first row is row ``first``."""
-    conn.execute("create or replace temp view chunk_rows as " + CHUNK_ROWS_SQL.format(first=first))
+    conn.execute("create or replace temp view chunk_rows as "
+                 + numbered_rows_sql("chunk_raw", first))
 
 
 def count_rows(conn: duckdb.DuckDBPyConnection, table: str) -> int:
