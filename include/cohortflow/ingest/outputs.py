@@ -203,7 +203,7 @@ class ArtefactWriter:
         summary.rejected_reasons = dict(sorted(self._reasons.items(), key=lambda kv: -kv[1]))
         if summary.valid_records + summary.rejected_records != summary.total_records:
             raise AssertionError(
-                f"cohort {summary.cohort_id}: {summary.valid_records} valid + "
+                f"{summary.name}: {summary.valid_records} valid + "
                 f"{summary.rejected_records} rejected != {summary.total_records} total"
             )
 

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,41 +109,54 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     """
     timer = StepTimer()
     now = utcnow()
-    sha256 = request.sha256 or file_sha256(request.source)
     campaign = request.campaign
-    summary = CohortSummary(
-        cohort_id=request.cohort_id or cohort_id_for(campaign.campaign_id, sha256),
-        campaign_id=campaign.campaign_id,
-        name=request.name or request.source.name,
-        status="failed",
-        source_type=request.source_type,
-        source=request.source_uri or str(request.source),
-        sha256=sha256,
-        created_at=now,
-        updated_at=now,
-    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        workspace = Workspace.open(request.source)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohortflow-sha256") as hashing:
+        # A file picked up from landing comes with its digest; otherwise (the CLI) it is taken
+        # while DuckDB reads and processes the file, rather than in a pass of its own first.
+        digest = None if request.sha256 else hashing.submit(file_sha256, request.source)
+        summary = CohortSummary(
+            cohort_id=request.cohort_id or "",
+            campaign_id=campaign.campaign_id,
+            name=request.name or request.source.name,
+            status="failed",
+            source_type=request.source_type,
+            source=request.source_uri or str(request.source),
+            sha256=request.sha256 or "",
+            created_at=now,
+            updated_at=now,
+        )
         try:
-            pending = _run(workspace.conn, request, summary, out_dir, timer)
-        except duckdb.OutOfMemoryException:
-            raise _out_of_memory(summary.name) from None
-        finally:
-            workspace.close()
-        with timer.step("write"):
-            pending.publish()
-        summary.status = "completed"
-    except (CohortError, ConfigError) as exc:
-        message = exc.message if summary.name in exc.message else f"{summary.name}: {exc.message}"
-        summary.fail(exc.code, message)
-        remove_stale(out_dir)
-        log.warning("cohort %s failed: %s", summary.cohort_id, message)
+            workspace = Workspace.open(request.source)
+            try:
+                pending = _run(workspace.conn, request, summary, out_dir, timer)
+            except duckdb.OutOfMemoryException:
+                raise _out_of_memory(summary.name) from None
+            finally:
+                workspace.close()
+            _identify(summary, request, digest)
+            with timer.step("write"):
+                pending.publish()
+            summary.status = "completed"
+        except (CohortError, ConfigError) as exc:
+            _identify(summary, request, digest)
+            message = (exc.message if summary.name in exc.message
+                       else f"{summary.name}: {exc.message}")
+            summary.fail(exc.code, message)
+            remove_stale(out_dir)
+            log.warning("cohort %s failed: %s", summary.cohort_id, message)
     summary.timings = timer.timings
     summary.updated_at = utcnow()
     write_json_atomic(out_dir / SUMMARY_FILE, summary.to_json())
     write_report(out_dir, summary)
     return summary
+
+
+def _identify(summary: CohortSummary, request: CohortRequest, digest: Future[str] | None) -> None:
+    """Set the summary's digest and cohort id (the digest being taken, when it was not given)."""
+    if digest is not None:
+        summary.sha256 = digest.result()
+    summary.cohort_id = request.cohort_id or cohort_id_for(summary.campaign_id, summary.sha256)
 
 
 def _out_of_memory(name: str) -> ResourceError:
