@@ -7,6 +7,8 @@ user's file, so it raises rather than rejecting rows.
 Each contract is written once, as column rules (:data:`RECIPIENTS`, :data:`REJECTIONS`), and
 checked on the Arrow batches of the Parquet file just written (pandera's pyarrow backend); a
 rule that no batch can judge alone (uniqueness) is checked over the whole table in SQL.
+pandera is imported by the thread that checks the files (:func:`start_validation`), so that
+its import overlaps the uniqueness checks instead of delaying every run's start.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandera.pyarrow as pa_schema
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cohortflow.sqlfiles import quote_identifier
+
+if TYPE_CHECKING:
+    import pandera.pyarrow as pa_schema
 
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 REGION_PATTERN = r"^[A-Z]{2}$|^001$"
@@ -90,6 +94,8 @@ def _arrow_type(rule: ColumnRule) -> Any:
 @cache
 def arrow_schema(name: str) -> pa_schema.DataFrameSchema:
     """Contract ``name`` (a key of :data:`CONTRACTS`) for Arrow tables."""
+    import pandera.pyarrow as pa_schema  # here, not at the top: see the docstring
+
     return pa_schema.DataFrameSchema(
         {column: pa_schema.Column(_arrow_type(rule), rule_checks(pa_schema.Check, rule),
                                   unique=rule.unique, nullable=rule.nullable)
@@ -105,11 +111,6 @@ BATCH_ROWS = 1_000_000
 class ContractError(ValueError):
     """An output breaks a rule checked over the whole table, such as uniqueness (a bug in
     cohortflow, not in the file)."""
-
-
-def unique_columns(schema: pa_schema.DataFrameSchema) -> list[str]:
-    """The columns ``schema`` requires to hold no duplicate value."""
-    return [name for name, column in schema.columns.items() if column.unique]
 
 
 #: Integer columns whose values span at most this many are checked with a bitmap of one bit
@@ -170,35 +171,30 @@ def validate_parquet(
         schema.validate(parquet.schema_arrow.empty_table().select(columns), lazy=True)
 
 
-def start_validation(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    path: Path,
-    schema: pa_schema.DataFrameSchema,
-    *,
-    chunk_rows: int = BATCH_ROWS,
-) -> Future[None]:
-    """Check ``path``, the Parquet file just written from ``table``, against ``schema``.
+def check_unique_rules(conn: duckdb.DuckDBPyConnection, table: str, contract: str) -> None:
+    """Raise :class:`ContractError` unless every column contract ``contract`` (a key of
+    :data:`CONTRACTS`) requires to be unique is unique in ``table`` (checked in SQL)."""
+    check_unique(conn, table, [column for column, rule in CONTRACTS[contract].items()
+                               if rule.unique])
 
-    Uniqueness is checked now, over ``table`` in SQL (a :class:`ContractError` is raised here);
-    every other rule in a thread, batch by batch, over the file. The future's ``result()``
-    raises what that thread raised (``pandera.errors.SchemaErrors``).
-    """
-    unique = unique_columns(schema)
-    per_batch = schema.update_columns({column: {"unique": False} for column in unique})
+
+def start_validation(path: Path, contract: str, *, chunk_rows: int = BATCH_ROWS) -> Future[None]:
+    """Check the Parquet file at ``path`` against contract ``contract``, except for its
+    uniqueness rules (see :func:`check_unique_rules`), in a thread, batch by batch. The
+    future's ``result()`` raises what that thread raised (``pandera.errors.SchemaErrors``)."""
     future: Future[None] = Future()
 
     def validate() -> None:
         try:
+            schema = arrow_schema(contract)
+            per_batch = schema.update_columns(
+                {column: {"unique": False} for column, rule in CONTRACTS[contract].items()
+                 if rule.unique})
             validate_parquet(path, per_batch, chunk_rows=chunk_rows)
             future.set_result(None)
         except Exception as exc:
             future.set_exception(exc)
 
-    threading.Thread(target=validate, name=f"cohortflow-validate-{table}", daemon=True).start()
-    try:
-        check_unique(conn, table, unique)
-    except BaseException:
-        future.exception()  # let the thread finish with the file before the caller removes it
-        raise
+    threading.Thread(target=validate, name=f"cohortflow-validate-{path.name}",
+                     daemon=True).start()
     return future

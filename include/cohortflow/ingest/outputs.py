@@ -153,38 +153,40 @@ class ArtefactWriter:
         conn.execute("drop table rejected_rows")
 
     def finish(self, *, kept: str, key: str) -> PendingArtefacts:
-        """Close the files, count, and start checking the contracts; the caller publishes
-        the files with :meth:`PendingArtefacts.publish` (or discards them).
+        """Close the files, count, and check the contracts (uniqueness here, the other rules in
+        threads); the caller publishes the files with :meth:`PendingArtefacts.publish` (or
+        discards them).
 
         ``kept`` is the table of the key (column ``key``: the number as an integer, or the user
         identifier) and the row (``kept_row``) of every recipient written, which dedupe keeps
         as it goes: the recipients' uniqueness is checked over it, once it is known to hold
         one row per recipient written, rather than over the file's strings."""
         conn = self.conn
-        self.recipients.close()
+        contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
+        identity = "user_identifier" if self.keyed_by_user else "phone_number"
         self.rejections.close()
         self._part.unlink(missing_ok=True)
+        conn.execute("create or replace temp view written_rejections as select * from "
+                     f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
+        contracts.check_unique_rules(conn, "written_rejections", "Rejections")
+        self.pending.checks.append(
+            contracts.start_validation(self.files[REJECTIONS_FILE], "Rejections"))
+        # the recipients' keys are checked while their writer finishes the file
+        (kept_rows,), = conn.execute(f"select count(*) from {kept}").fetchall()
+        if kept_rows != self.recipients.rows:
+            raise contracts.ContractError(
+                f"{kept}: {kept_rows} recipients kept, {self.recipients.rows} written")
+        conn.execute(f"create or replace temp view recipient_keys as select kept_row as "
+                     f"row_number, {key} as {identity} from {kept}")
+        contracts.check_unique_rules(conn, "recipient_keys", contract)
+        self.recipients.close()
         extensions = conn.sql("select * from recipient_extensions").to_arrow_table()
         if extensions.num_rows:
             insert_column(self.files[RECIPIENTS_FILE], "region", "phone_extension", extensions,
                           "row_number")
         self._count()
-        (kept_rows,), = conn.execute(f"select count(*) from {kept}").fetchall()
-        if kept_rows != self.recipients.rows:
-            raise contracts.ContractError(
-                f"{kept}: {kept_rows} recipients kept, {self.recipients.rows} written")
-        contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
-        identity = "user_identifier" if self.keyed_by_user else "phone_number"
-        conn.execute(f"create or replace temp view recipient_keys as select kept_row as "
-                     f"row_number, {key} as {identity} from {kept}")
-        self.pending.checks.append(contracts.start_validation(
-            conn, "recipient_keys", self.files[RECIPIENTS_FILE],
-            contracts.arrow_schema(contract)))
-        conn.execute("create or replace temp view written_rejections as select * from "
-                     f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
-        self.pending.checks.append(contracts.start_validation(
-            conn, "written_rejections", self.files[REJECTIONS_FILE],
-            contracts.arrow_schema("Rejections")))
+        self.pending.checks.append(
+            contracts.start_validation(self.files[RECIPIENTS_FILE], contract))
         return self.pending
 
     def discard(self) -> None:

@@ -38,9 +38,8 @@ def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) 
     # chunk_rows 2: the file is validated in batches of 2 rows, which cannot see each other
     path = tmp_path / "recipients.parquet"
     write_parquet(conn, "recipients_out", path)
-    contracts.start_validation(
-        conn, "recipients_out", path, contracts.arrow_schema("Recipients"), chunk_rows=chunk_rows,
-    ).result()
+    contracts.check_unique_rules(conn, "recipients_out", "Recipients")
+    contracts.start_validation(path, "Recipients", chunk_rows=chunk_rows).result()
 
 
 GOOD = [(1, "+919876543210", "IN"), (2, "+14155550123", "US"), (3, "+447911123456", "GB")]
