@@ -37,7 +37,13 @@ from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phon
 from cohortflow.ingest.raw import RawCohort
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
-from cohortflow.ingest.workspace import MEMORY_LIMIT_ENV, Workspace, drop_tables, memory_limit
+from cohortflow.ingest.workspace import (
+    MEMORY_LIMIT_ENV,
+    Workspace,
+    any_row_order,
+    drop_tables,
+    memory_limit,
+)
 from cohortflow.masking import mask_phones_in
 from cohortflow.phones import create_phone_lookup
 from cohortflow.render import MACRO_PREFIX, MacroFiles
@@ -236,10 +242,12 @@ def _run(
                 first = next(chunks, None)
             if first is None:
                 break
-            _process_chunk(conn, timer, sql_dir, region=region, phone_column=phone_column,
-                           fast_paths=settings.fast_paths,
-                           params=params, checks_sql=checks_sql, final_sql=final_sql,
-                           jinja=None if rendered_sql else (fields, message, layout))
+            # the chunk's tables are joined on row_number, and final_chunk is sorted by it
+            with any_row_order(conn):
+                _process_chunk(conn, timer, sql_dir, region=region, phone_column=phone_column,
+                               fast_paths=settings.fast_paths, params=params,
+                               checks_sql=checks_sql, final_sql=final_sql,
+                               jinja=None if rendered_sql else (fields, message, layout))
             with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
                 # later chunks look their numbers up in `seen`; the contract checks it whole
                 conn.execute(f"insert into seen select {key.column}, row_number "

@@ -5,6 +5,8 @@ the database file of a large cohort) and a connection with the configured memory
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +98,17 @@ def drop_tables(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
                 conn.execute(f"drop view if exists {quote_identifier(name)}")
             except duckdb.CatalogException:
                 conn.unregister(name)
+
+
+@contextmanager
+def any_row_order(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Let DuckDB fill the tables of the statements run inside in any row order (every thread
+    inserts at once instead of in turn); a statement with an ORDER BY still keeps its order.
+    Only for tables read by key (``row_number``), never for what is paired row by row with
+    ``chunk_raw`` or written out in file order without an ORDER BY."""
+    conn.execute("set preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        conn.execute("reset preserve_insertion_order")
+
