@@ -16,6 +16,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,10 +122,19 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         ) from None
     source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
-    check_balanced_quotes(path, delimiter)
     whole = path.stat().st_size <= ONE_PASS_BYTES
-    query, row_count, lenient = _choose_parser(conn, path, column_count=len(headers),
-                                               delimiter=delimiter, skip=skip, load=whole)
+    # The quotes are counted in a thread while DuckDB reads the file (one pass each, at once);
+    # an unclosed quote is the error to tell, also when it made DuckDB's reading fail.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohortflow-quotes") as counting:
+        quotes = counting.submit(check_balanced_quotes, path, delimiter)
+        try:
+            query, row_count, lenient = _choose_parser(
+                conn, path, column_count=len(headers), delimiter=delimiter, skip=skip,
+                load=whole)
+        except BaseException:
+            quotes.result()
+            raise
+        quotes.result()
     rows: TableRows | CsvRows = (
         TableRows() if whole else
         CsvRows(path, query, {"path": str(path), "delim": delimiter, "quote": '"'}))
