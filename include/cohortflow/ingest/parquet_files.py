@@ -27,6 +27,23 @@ ROW_GROUP_CELLS = 8_000_000
 DICTIONARY_PAGE_BYTES = 32 * 1024
 WRITER_OPTIONS = {"compression": "zstd", "compression_level": 1,
                   "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES}
+#: The columns whose min/max statistics are written: those a reader selects ranges or values
+#: of. The min/max of free text (names, messages, the rows' JSON) prunes nothing.
+STATISTICS_COLUMNS = ("row_number", "phone_number")
+#: Integer columns that increase row by row: delta-encoded, not dictionary-encoded.
+DELTA_COLUMNS = ("row_number",)
+
+
+def writer_options(schema: pa.Schema) -> dict[str, object]:
+    """The ``ParquetWriter`` options of a file of ``schema`` (see the constants above)."""
+    delta = [name for name in DELTA_COLUMNS
+             if name in schema.names and pa.types.is_integer(schema.field(name).type)]
+    return {
+        **WRITER_OPTIONS,
+        "use_dictionary": [name for name in schema.names if name not in delta],
+        "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED") or None,
+        "write_statistics": [name for name in STATISTICS_COLUMNS if name in schema.names],
+    }
 
 
 def row_group_rows(width: int) -> int:
@@ -53,7 +70,7 @@ class ParquetOutput:
     def write(self, batches: pa.RecordBatchReader) -> int:
         """Hand every batch of ``batches`` to the writer thread; return how many rows."""
         if self._thread is None:
-            writer = pq.ParquetWriter(self.path, batches.schema, **WRITER_OPTIONS)
+            writer = pq.ParquetWriter(self.path, batches.schema, **writer_options(batches.schema))
             self._thread = threading.Thread(target=self._write_queued, args=(writer,),
                                             name=f"cohortflow-write-{self.path.name}",
                                             daemon=True)
@@ -106,7 +123,7 @@ def insert_column(path: Path, after: str, column: str, values: pa.Table, key: st
     position = schema.get_field_index(after) + 1
     target_schema = schema.insert(position, pa.field(column, values.schema.field(column).type))
     tmp = path.with_name(path.name + ".rewrite")
-    with pq.ParquetWriter(tmp, target_schema, **WRITER_OPTIONS) as writer:
+    with pq.ParquetWriter(tmp, target_schema, **writer_options(target_schema)) as writer:
         for index in range(source.num_row_groups):
             group = source.read_row_group(index)
             found = pc.index_in(group.column(key), value_set=values.column(key))

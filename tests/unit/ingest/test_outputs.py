@@ -193,3 +193,25 @@ def test_a_column_is_inserted_by_key_in_every_row_group(tmp_path: Path) -> None:
                           table.column("phone_extension").to_pylist(), strict=True))
     assert {k: v for k, v in extensions.items() if v} == {5: "12", 9999: "7"}
     assert table.num_rows == 10_000
+
+
+def test_row_numbers_are_delta_encoded_and_only_keys_carry_statistics(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    conn = duckdb.connect()
+    conn.execute("create table t as select i as row_number, '+91' || (9000000000 + i) as "
+                 "phone_number, 'Asha ' || i as name from range(1, 5001) r(i)")
+    path = tmp_path / "t.parquet"
+    write_parquet(conn, "t", path, batch_rows=1000)
+    insert_column(path, "phone_number", "phone_extension",
+                  conn.sql("select 7 as row_number, '12' as phone_extension").to_arrow_table(),
+                  "row_number")
+
+    metadata = pq.ParquetFile(path).metadata
+    for index in range(metadata.num_row_groups):
+        row_number, phone, extension, name = (metadata.row_group(index).column(column)
+                                              for column in range(4))
+        assert "DELTA_BINARY_PACKED" in row_number.encodings
+        assert row_number.statistics.has_min_max and phone.statistics.has_min_max
+        assert extension.statistics is None and name.statistics is None
+    assert pq.read_table(path).column("row_number").to_pylist() == list(range(1, 5001))
