@@ -3,7 +3,10 @@
 Each chunk's outputs are queries over ``chunk_raw`` (the chunk's cells) and ``final_chunk``
 (what the checks found, one row per data row), paired row by row; DuckDB streams them as Arrow
 batches into Parquet writers (:mod:`cohortflow.ingest.parquet_files`) and appends the rejected
-rows to ``rejected.csv``, so nothing of a chunk is kept once it is written. The files are
+rows to ``rejected.csv``, so nothing of a chunk is kept once it is written. A chunk's rejected
+rows are copied into a database the writer attaches (:data:`SIDE_DATABASE`) and written out
+from there by a second connection, in a thread, while the main one goes on with the next
+chunk or the contracts; the recipients' writer thread finishes meanwhile too. The files are
 written under temporary names; once the last chunk is in, they are checked against their
 contracts (:mod:`cohortflow.ingest.contracts`), and only once every check has passed are they
 renamed into place, so a reader never sees a half-written or unchecked artefact.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import duckdb
 from cohortflow.ingest import contracts
 from cohortflow.ingest.fields import OutputField
 from cohortflow.ingest.parquet_files import ParquetOutput, insert_column, row_group_rows
+from cohortflow.render import MacroFiles
 from cohortflow.render.csvsafe import csv_safe
 from cohortflow.sqlfiles import render_sql
 from cohortflow.warehouse.paths import RECIPIENTS_FILE, REJECTED_FILE, REJECTIONS_FILE
@@ -30,6 +34,11 @@ from cohortflow.warehouse.summary import CohortSummary
 
 #: The name of the reasons column of rejected.csv, unless the file has a column of that name.
 REASON_COLUMN = "rejected_reason"
+#: Macros the output SQL calls (sql/ingest/06_rejected.sql), besides the mapping's formatters.
+OUTPUT_MACROS = ("fmt_csv_safe",)
+#: The in-memory database the writer attaches for the rejected rows of a chunk: unlike the
+#: workspace's temp tables, it is seen by the second connection that writes them out.
+SIDE_DATABASE = "cohort_outputs"
 
 
 def reason_column(headers: Sequence[str]) -> str:
@@ -97,6 +106,7 @@ class ArtefactWriter:
         columns: list[dict[str, str]],
         sql_dir: Path,
         summary: CohortSummary,
+        macros: MacroFiles,
         message_sql: str | None,
         has_message: bool,
         has_payload: bool,
@@ -129,28 +139,55 @@ class ArtefactWriter:
                      + [summary.rejected_reason_column]), encoding="utf-8")
         conn.execute("create or replace temp table recipient_extensions "
                      "(row_number bigint, phone_extension varchar)")
+        conn.execute(f"attach if not exists ':memory:' as {SIDE_DATABASE}")
+        self._side = conn.cursor()  # writes the rejected rows, from SIDE_DATABASE
+        self._side.execute(f"use {SIDE_DATABASE}")
+        macros.define(self._side, OUTPUT_MACROS)
+        self._side_thread = ThreadPoolExecutor(max_workers=1,
+                                               thread_name_prefix="cohortflow-rejected")
+        self._rejected: Future[None] | None = None
 
     def write_chunk(self) -> None:
-        """Write the chunk in ``chunk_raw`` and ``final_chunk`` to every artefact."""
+        """Write the chunk in ``chunk_raw`` and ``final_chunk`` to every artefact: the
+        recipients now; the rejected rows, once copied into the side database, in a thread
+        that goes on while the next chunk is processed (or the contracts are checked)."""
         conn = self.conn
         self.recipients.write(
             conn.sql(self._recipients_sql).to_arrow_reader(self._recipient_rows))
         conn.execute("insert into recipient_extensions select row_number, phone_extension "
                      "from final_chunk "
                      "where rejected_reason is null and phone_extension is not null")
-        conn.execute("create or replace temp table rejected_rows as " + self._rejected_rows_sql)
-        rejected = self.rejections.write(
-            conn.sql(self._rejections_sql).to_arrow_reader(self._rejection_rows))
-        if rejected:
-            conn.execute(f"copy ({self._rejected_sql}) to '{sql_path(self._part)}' "
+        self._wait_rejected()  # the previous chunk's, before its table is replaced
+        conn.execute(f"create or replace table {SIDE_DATABASE}.rejected_rows as "
+                     + self._rejected_rows_sql)
+        self._rejected = self._side_thread.submit(self._write_rejected)
+
+    def _wait_rejected(self) -> None:
+        """Wait until the rejected rows handed to the thread are written (raise its error)."""
+        if self._rejected is not None:
+            rejected, self._rejected = self._rejected, None
+            rejected.result()
+
+    def _write_rejected(self) -> None:
+        """The side database's ``rejected_rows`` to the rejections and ``rejected.csv``."""
+        side = self._side
+        if self.rejections.write(
+                side.sql(self._rejections_sql).to_arrow_reader(self._rejection_rows)):
+            side.execute(f"copy ({self._rejected_sql}) to '{sql_path(self._part)}' "
                          "(header false, delimiter ',', quote '\"')")
             with self._part.open("rb") as part, self.files[REJECTED_FILE].open("ab") as csv:
                 shutil.copyfileobj(part, csv)
-            for code, count in conn.execute(  # in order of first appearance
+            for code, count in side.execute(  # in order of first appearance
                     "select split_part(rejected_reason, ': ', 1), count(*) from rejected_rows "
                     "group by all order by min(row_number)").fetchall():
                 self._reasons[code] = self._reasons.get(code, 0) + count
-        conn.execute("drop table rejected_rows")
+        side.execute("drop table rejected_rows")
+
+    def _close_side(self) -> None:
+        """Stop the rejected rows' thread and connection, and detach their database."""
+        self._side_thread.shutdown(wait=True)
+        self._side.close()
+        self.conn.execute(f"detach database if exists {SIDE_DATABASE}")
 
     def finish(self, *, kept: str, key: str) -> PendingArtefacts:
         """Close the files, count, and check the contracts (uniqueness here, the other rules in
@@ -164,14 +201,8 @@ class ArtefactWriter:
         conn = self.conn
         contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
         identity = "user_identifier" if self.keyed_by_user else "phone_number"
-        self.rejections.close()
-        self._part.unlink(missing_ok=True)
-        conn.execute("create or replace temp view written_rejections as select * from "
-                     f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
-        contracts.check_unique_rules(conn, "written_rejections", "Rejections")
-        self.pending.checks.append(
-            contracts.start_validation(self.files[REJECTIONS_FILE], "Rejections"))
-        # the recipients' keys are checked while their writer finishes the file
+        # the recipients' keys are checked while the last rejected rows and the recipients'
+        # writer are finishing
         (kept_rows,), = conn.execute(f"select count(*) from {kept}").fetchall()
         if kept_rows != self.recipients.rows:
             raise contracts.ContractError(
@@ -179,6 +210,15 @@ class ArtefactWriter:
         conn.execute(f"create or replace temp view recipient_keys as select kept_row as "
                      f"row_number, {key} as {identity} from {kept}")
         contracts.check_unique_rules(conn, "recipient_keys", contract)
+        self._wait_rejected()
+        self._close_side()
+        self.rejections.close()
+        self._part.unlink(missing_ok=True)
+        conn.execute("create or replace temp view written_rejections as select * from "
+                     f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
+        contracts.check_unique_rules(conn, "written_rejections", "Rejections")
+        self.pending.checks.append(
+            contracts.start_validation(self.files[REJECTIONS_FILE], "Rejections"))
         self.recipients.close()
         extensions = conn.sql("select * from recipient_extensions").to_arrow_table()
         if extensions.num_rows:
@@ -191,6 +231,8 @@ class ArtefactWriter:
 
     def discard(self) -> None:
         """Remove every file written so far (once their writer threads are done)."""
+        with contextlib.suppress(Exception):  # the error being handled is the one to tell
+            self._close_side()
         for output in (self.recipients, self.rejections):
             with contextlib.suppress(Exception):  # the error being handled is the one to tell
                 output.close()

@@ -32,7 +32,12 @@ from cohortflow.ingest.fields import (
     render_with_jinja,
 )
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
-from cohortflow.ingest.outputs import ArtefactWriter, PendingArtefacts, remove_stale
+from cohortflow.ingest.outputs import (
+    OUTPUT_MACROS,
+    ArtefactWriter,
+    PendingArtefacts,
+    remove_stale,
+)
 from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
 from cohortflow.ingest.raw import RawCohort
 from cohortflow.ingest.readers import read_cohort_file
@@ -55,8 +60,6 @@ from cohortflow.warehouse.summary import CohortSummary, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-#: Macros the output SQL calls (sql/ingest/06_rejected.sql), besides the mapping's formatters.
-OUTPUT_MACROS = ("fmt_csv_safe",)
 CHUNK_ROWS_ENV = env_name("chunk_rows")
 #: Cells per chunk at most: a wide file's chunks hold fewer rows, so memory follows the cells
 #: of a chunk, not its rows (1,000,000 rows of 4 columns).
@@ -228,7 +231,7 @@ def _run(
     final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql, **shape)
     writer = ArtefactWriter(
         conn, out_dir, fields=fields, columns=columns, sql_dir=sql_dir, summary=summary,
-        message_sql=rendered_sql, has_message=message is not None,
+        macros=macros, message_sql=rendered_sql, has_message=message is not None,
         has_payload=layout is not None, keyed_by_user=campaign.keyed_by_user)
     try:
         size = chunk_size(settings.chunk_rows, len(raw.headers))

@@ -151,7 +151,7 @@ def test_formatters_are_checked_against_the_files_before_any_is_defined(tmp_path
 
 
 def test_the_pipeline_defines_fmt_csv_safe_and_the_mappings_formatters_only() -> None:
-    from cohortflow.ingest.process import OUTPUT_MACROS
+    from cohortflow.ingest.outputs import OUTPUT_MACROS
 
     files = MacroFiles.read(duckdb.connect(), SQL_DIR)
     with duckdb.connect() as fresh:
