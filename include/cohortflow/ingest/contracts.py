@@ -5,25 +5,23 @@ parts (dispatch, analysts) can see it. A contract failure is a bug in cohortflow
 user's file, so it raises rather than rejecting rows.
 
 Each contract is written once, as column rules (:data:`RECIPIENTS`, :data:`REJECTIONS`), and
-checked on the Arrow batches of the Parquet file just written (pandera's pyarrow backend); a
-rule that no batch can judge alone (uniqueness) is checked over the whole table in SQL.
-pandera is imported by the thread that checks the files (:func:`start_validation`), so that
-its import overlaps the uniqueness checks instead of delaying every run's start.
+checked on the Arrow batches of a file as they are written (pandera's pyarrow backend, in a
+thread: :class:`BatchChecks`, which imports pandera); a rule that no batch can judge alone
+(uniqueness) is checked over the whole table in SQL.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cohortflow.sqlfiles import quote_identifier
 
@@ -104,10 +102,6 @@ def arrow_schema(name: str) -> pa_schema.DataFrameSchema:
     )
 
 
-#: Rows per Arrow batch validated at a time: tens of MiB for three columns.
-BATCH_ROWS = 1_000_000
-
-
 class ContractError(ValueError):
     """An output breaks a rule checked over the whole table, such as uniqueness (a bug in
     cohortflow, not in the file)."""
@@ -154,23 +148,6 @@ def _repeated(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
     return repeats(column) if repeats(f"hash({column})") else 0
 
 
-def validate_parquet(
-    path: Path, schema: pa_schema.DataFrameSchema, *, chunk_rows: int = BATCH_ROWS
-) -> None:
-    """Validate the Parquet file at ``path`` against ``schema`` (the columns it names only),
-    ``chunk_rows`` rows at a time; raises ``pandera.errors.SchemaErrors``. A batch cannot see
-    duplicates in another batch: pass a schema without uniqueness rules when the file may
-    hold more than one batch, and check those with :func:`check_unique`."""
-    parquet = pq.ParquetFile(path)
-    columns = list(schema.columns)
-    validated = False
-    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-        schema.validate(pa.Table.from_batches([batch]), lazy=True)
-        validated = True
-    if not validated:  # no rows: the columns and their types are still checked
-        schema.validate(parquet.schema_arrow.empty_table().select(columns), lazy=True)
-
-
 def check_unique_rules(conn: duckdb.DuckDBPyConnection, table: str, contract: str) -> None:
     """Raise :class:`ContractError` unless every column contract ``contract`` (a key of
     :data:`CONTRACTS`) requires to be unique is unique in ``table`` (checked in SQL)."""
@@ -178,23 +155,63 @@ def check_unique_rules(conn: duckdb.DuckDBPyConnection, table: str, contract: st
                                if rule.unique])
 
 
-def start_validation(path: Path, contract: str, *, chunk_rows: int = BATCH_ROWS) -> Future[None]:
-    """Check the Parquet file at ``path`` against contract ``contract``, except for its
-    uniqueness rules (see :func:`check_unique_rules`), in a thread, batch by batch. The
-    future's ``result()`` raises what that thread raised (``pandera.errors.SchemaErrors``)."""
-    future: Future[None] = Future()
+#: Batches a contract's thread may be behind the file's writer.
+QUEUED_BATCHES = 8
 
-    def validate() -> None:
+
+class BatchChecks:
+    """Contract ``contract`` (a key of :data:`CONTRACTS`) but for its uniqueness rules (see
+    :func:`check_unique_rules`), checked on the Arrow batches of a file as they are written:
+    :meth:`check` queues a batch for a thread of the checks' own, started with the first
+    batch (pandera is imported there). :meth:`close` returns a future whose ``result()``
+    raises what the checks found (``pandera.errors.SchemaErrors``)."""
+
+    def __init__(self, contract: str, name: str) -> None:
+        self.contract, self.name = contract, name
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._future: Future[None] = Future()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def check(self, batch: pa.RecordBatch) -> None:
+        """Queue ``batch`` (its columns the contract names); waits only while the thread is
+        :data:`QUEUED_BATCHES` behind."""
+        self._start()
+        columns = [column for column in CONTRACTS[self.contract] if column in batch.schema.names]
+        self._queue.put(pa.Table.from_batches([batch.select(columns)]))
+
+    def close(self, schema: pa.Schema | None) -> Future[None]:
+        """Queue the end of the file, whose batches have ``schema`` (None: the file was never
+        written); a file without rows still has its columns and their types checked. A
+        second call returns the same future."""
+        if self._closed:
+            return self._future
+        self._closed = True
+        if self._thread is None and schema is not None:
+            self._start()
+            self._queue.put(schema.empty_table().select(
+                [column for column in CONTRACTS[self.contract] if column in schema.names]))
+        if self._thread is None:
+            self._future.set_result(None)
+        else:
+            self._queue.put(None)
+        return self._future
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name=f"cohortflow-contract-{self.name}")
+            self._thread.start()
+
+    def _run(self) -> None:
         try:
-            schema = arrow_schema(contract)
-            per_batch = schema.update_columns(
-                {column: {"unique": False} for column, rule in CONTRACTS[contract].items()
-                 if rule.unique})
-            validate_parquet(path, per_batch, chunk_rows=chunk_rows)
-            future.set_result(None)
-        except Exception as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=validate, name=f"cohortflow-validate-{path.name}",
-                     daemon=True).start()
-    return future
+            schema = arrow_schema(self.contract).update_columns(
+                {column: {"unique": False}
+                 for column, rule in CONTRACTS[self.contract].items() if rule.unique})
+            while (table := self._queue.get()) is not None:
+                schema.validate(table, lazy=True)
+            self._future.set_result(None)
+        except BaseException as exc:
+            self._future.set_exception(exc)
+            while self._queue.get() is not None:  # drained: check() never waits on it
+                pass

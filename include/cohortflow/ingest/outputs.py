@@ -118,6 +118,9 @@ class ArtefactWriter:
         self.pending = PendingArtefacts(out_dir, self.files)
         self.recipients = ParquetOutput(self.files[RECIPIENTS_FILE])
         self.rejections = ParquetOutput(self.files[REJECTIONS_FILE])
+        self._recipient_checks = contracts.BatchChecks(
+            "RecipientsOfUsers" if keyed_by_user else "Recipients", RECIPIENTS_FILE)
+        self._rejection_checks = contracts.BatchChecks("Rejections", REJECTIONS_FILE)
         # rows per batch, and so per row group, from each file's width: the recipients' fields
         # beside row_number, phone_number, region, message and payload; the rejections' four
         # columns, one of them (record) a JSON object of every cell of the row
@@ -152,8 +155,8 @@ class ArtefactWriter:
         recipients now; the rejected rows, once copied into the side database, in a thread
         that goes on while the next chunk is processed (or the contracts are checked)."""
         conn = self.conn
-        self.recipients.write(
-            conn.sql(self._recipients_sql).to_arrow_reader(self._recipient_rows))
+        self.recipients.write(conn.sql(self._recipients_sql).to_arrow_reader(
+            self._recipient_rows), also=self._recipient_checks.check)
         conn.execute("insert into recipient_extensions select row_number, phone_extension "
                      "from final_chunk "
                      "where rejected_reason is null and phone_extension is not null")
@@ -171,8 +174,8 @@ class ArtefactWriter:
     def _write_rejected(self) -> None:
         """The side database's ``rejected_rows`` to the rejections and ``rejected.csv``."""
         side = self._side
-        if self.rejections.write(
-                side.sql(self._rejections_sql).to_arrow_reader(self._rejection_rows)):
+        if self.rejections.write(side.sql(self._rejections_sql).to_arrow_reader(
+                self._rejection_rows), also=self._rejection_checks.check):
             side.execute(f"copy ({self._rejected_sql}) to '{sql_path(self._part)}' "
                          "(header false, delimiter ',', quote '\"')")
             with self._part.open("rb") as part, self.files[REJECTED_FILE].open("ab") as csv:
@@ -217,25 +220,25 @@ class ArtefactWriter:
         conn.execute("create or replace temp view written_rejections as select * from "
                      f"read_parquet('{sql_path(self.files[REJECTIONS_FILE])}')")
         contracts.check_unique_rules(conn, "written_rejections", "Rejections")
-        self.pending.checks.append(
-            contracts.start_validation(self.files[REJECTIONS_FILE], "Rejections"))
+        self.pending.checks.append(self._rejection_checks.close(self.rejections.schema))
         self.recipients.close()
+        self.pending.checks.append(self._recipient_checks.close(self.recipients.schema))
         extensions = conn.sql("select * from recipient_extensions").to_arrow_table()
         if extensions.num_rows:
             insert_column(self.files[RECIPIENTS_FILE], "region", "phone_extension", extensions,
                           "row_number")
         self._count()
-        self.pending.checks.append(
-            contracts.start_validation(self.files[RECIPIENTS_FILE], contract))
         return self.pending
 
     def discard(self) -> None:
         """Remove every file written so far (once their writer threads are done)."""
         with contextlib.suppress(Exception):  # the error being handled is the one to tell
             self._close_side()
-        for output in (self.recipients, self.rejections):
+        for output, checks in ((self.recipients, self._recipient_checks),
+                               (self.rejections, self._rejection_checks)):
             with contextlib.suppress(Exception):  # the error being handled is the one to tell
                 output.close()
+            checks.close(None).exception()  # its thread is done with the batches
         self._part.unlink(missing_ok=True)
         self.pending.discard()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,13 +64,17 @@ class ParquetOutput:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
+        self.schema: pa.Schema | None = None  # of the batches, once a reader was given
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def write(self, batches: pa.RecordBatchReader) -> int:
-        """Hand every batch of ``batches`` to the writer thread; return how many rows."""
+    def write(self, batches: pa.RecordBatchReader,
+              also: Callable[[pa.RecordBatch], None] | None = None) -> int:
+        """Hand every batch of ``batches`` to the writer thread, and to ``also`` (the file's
+        contract checks, say); return how many rows."""
         if self._thread is None:
+            self.schema = batches.schema
             writer = pq.ParquetWriter(self.path, batches.schema, **writer_options(batches.schema))
             self._thread = threading.Thread(target=self._write_queued, args=(writer,),
                                             name=f"cohortflow-write-{self.path.name}",
@@ -79,6 +84,8 @@ class ParquetOutput:
         for batch in batches:
             if batch.num_rows:
                 self._put(batch)
+                if also is not None:
+                    also(batch)
                 written += batch.num_rows
         self.rows += written
         return written

@@ -34,45 +34,67 @@ def write_parquet(conn: duckdb.DuckDBPyConnection, table: str, path: Path, *,
     output.close()
 
 
-def _check(conn: duckdb.DuckDBPyConnection, tmp_path: Path, *, chunk_rows: int) -> None:
-    # chunk_rows 2: the file is validated in batches of 2 rows, which cannot see each other
-    path = tmp_path / "recipients.parquet"
-    write_parquet(conn, "recipients_out", path)
+def _check(conn: duckdb.DuckDBPyConnection, *, batch_rows: int) -> None:
+    # batch_rows 2: the checks see batches of 2 rows, which cannot see each other
     contracts.check_unique_rules(conn, "recipients_out", "Recipients")
-    contracts.start_validation(path, "Recipients", chunk_rows=chunk_rows).result()
+    checks = contracts.BatchChecks("Recipients", "recipients")
+    batches = conn.sql("select * from recipients_out").to_arrow_reader(batch_rows)
+    for batch in batches:
+        if batch.num_rows:
+            checks.check(batch)
+    checks.close(batches.schema).result()
 
 
 GOOD = [(1, "+919876543210", "IN"), (2, "+14155550123", "US"), (3, "+447911123456", "GB")]
 
 
-@pytest.mark.parametrize("chunk_rows", [2, 10])
-def test_valid_table_passes(tmp_path: Path, chunk_rows: int) -> None:
-    _check(_recipients(GOOD), tmp_path, chunk_rows=chunk_rows)
+@pytest.mark.parametrize("batch_rows", [2, 10])
+def test_valid_table_passes(batch_rows: int) -> None:
+    _check(_recipients(GOOD), batch_rows=batch_rows)
 
 
-def test_empty_table_passes(tmp_path: Path) -> None:
-    _check(_recipients([]), tmp_path, chunk_rows=2)
+def test_empty_table_passes() -> None:
+    _check(_recipients([]), batch_rows=2)
 
 
-@pytest.mark.parametrize("chunk_rows", [2, 10])
-def test_broken_contract_raises(tmp_path: Path, chunk_rows: int) -> None:
+def test_an_empty_table_still_has_its_column_types_checked() -> None:
+    conn = duckdb.connect()
+    conn.execute("create table recipients_out (row_number varchar, phone_number varchar, "
+                 "region varchar)")  # row_number must be an integer
+    with pytest.raises(pandera.errors.SchemaErrors, match="row_number"):
+        _check(conn, batch_rows=2)
+
+
+@pytest.mark.parametrize("batch_rows", [2, 10])
+def test_broken_contract_raises(batch_rows: int) -> None:
     conn = _recipients([*GOOD, (4, "98765 43210", "IN")])  # not E.164
     with pytest.raises(pandera.errors.SchemaErrors, match="str_matches"):
-        _check(conn, tmp_path, chunk_rows=chunk_rows)
+        _check(conn, batch_rows=batch_rows)
 
 
-@pytest.mark.parametrize("chunk_rows", [2, 10])
-def test_duplicate_phone_in_different_batches_is_found(tmp_path: Path, chunk_rows: int) -> None:
+def test_a_failed_check_never_blocks_the_writer() -> None:
+    # the first batch fails: the thread goes on taking batches (more than it may queue)
+    checks = contracts.BatchChecks("Recipients", "recipients")
+    conn = _recipients([(1, "not e164", "IN")])
+    batch = next(iter(conn.sql("select * from recipients_out").to_arrow_reader(10)))
+    for _ in range(contracts.QUEUED_BATCHES * 3):
+        checks.check(batch)
+    with pytest.raises(pandera.errors.SchemaErrors):
+        checks.close(batch.schema).result(timeout=20)
+
+
+@pytest.mark.parametrize("batch_rows", [2, 10])
+def test_duplicate_phone_in_different_batches_is_found(batch_rows: int) -> None:
     # rows 1 and 4 fall in different batches of 2 rows: only the whole-table check sees both
     conn = _recipients([*GOOD, (4, "+919876543210", "IN")])
     with pytest.raises(contracts.ContractError, match=r"1 duplicate value\(s\) in phone_number"):
-        _check(conn, tmp_path, chunk_rows=chunk_rows)
+        _check(conn, batch_rows=batch_rows)
 
 
-def test_duplicate_row_number_is_found(tmp_path: Path) -> None:
+def test_duplicate_row_number_is_found() -> None:
     conn = _recipients([*GOOD, (1, "+14155550124", "US")])
     with pytest.raises(contracts.ContractError, match=r"1 duplicate value\(s\) in row_number"):
-        _check(conn, tmp_path, chunk_rows=2)
+        _check(conn, batch_rows=2)
 
 
 @pytest.mark.parametrize(
@@ -104,10 +126,10 @@ def test_check_unique_counts_repeated_values(values: list[object], duplicates: i
 def test_nothing_is_published_when_a_contract_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(path: Path, schema: object, *, chunk_rows: int) -> None:
-        raise contracts.ContractError(f"{path.name}: deliberately broken for this test")
+    def broken(name: str) -> object:
+        raise contracts.ContractError(f"{name}: deliberately broken for this test")
 
-    monkeypatch.setattr(contracts, "validate_parquet", broken)
+    monkeypatch.setattr(contracts, "arrow_schema", broken)
     source = write_text(tmp_path, "cohort.csv",
                         "phone,name\n+919876543210,Asha\n+14155550123,Ravi\nnot a phone,Meena\n")
     with pytest.raises(contracts.ContractError, match="deliberately broken"):
@@ -122,18 +144,18 @@ def test_the_workspace_is_closed_while_the_contracts_are_still_checked(
     from cohortflow.ingest import workspace
 
     closed = threading.Event()
-    validate, close = contracts.validate_parquet, workspace.Workspace.close
+    schema, close = contracts.arrow_schema, workspace.Workspace.close
 
-    def validate_once_closed(path: Path, schema: object, *, chunk_rows: int) -> None:
+    def schema_once_closed(name: str) -> object:
         if not closed.wait(timeout=20):
             raise AssertionError("the workspace stayed open until the contracts were checked")
-        validate(path, schema, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+        return schema(name)
 
     def close_and_tell(self: workspace.Workspace) -> None:
         close(self)
         closed.set()
 
-    monkeypatch.setattr(contracts, "validate_parquet", validate_once_closed)
+    monkeypatch.setattr(contracts, "arrow_schema", schema_once_closed)
     monkeypatch.setattr(workspace.Workspace, "close", close_and_tell)
     source = write_text(tmp_path, "cohort.csv", "phone,name\n+919876543210,Asha\nbad,Meena\n")
 
