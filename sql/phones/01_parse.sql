@@ -10,8 +10,7 @@
 -- Columns: row_number, error (a parse error), cc, nn (the national number before
 -- national-prefix stripping), meta (the key of the metadata the parser strips with; NULL: the
 -- main region of cc), undecided (true: the library must decide; so is every value of another
--- shape), plain (nothing but digits, the separators above and a leading '+': no room for an
--- extension or a second number).
+-- shape).
 -- Needs the _ph_* macros of the default region (00_rules.sql).
 create or replace temp table phone_parsed as
 with shaped as (
@@ -68,7 +67,7 @@ simple as (
     -- every value goes on (no filter, so no join back): one of another shape gets no digits
     -- and is undecided at the end
     select
-        row_number, plain,
+        row_number,
         case when plain then ltrim(remainder, '+')
              when simple_shape then regexp_replace(t, '[^0-9]+', '', 'g')
              else '' end as d,
@@ -79,7 +78,7 @@ simple as (
 ),
 idd_matched as (
     select
-        row_number, plain, d, plus, blank_error,
+        row_number, d, plus, blank_error,
         {%- if idd %}
         case when plus then 0
              else length(regexp_extract(d, {{ ("^(?:" ~ idd ~ ")") | literal }})) end as idd_len,
@@ -100,7 +99,7 @@ idd_matched as (
 ),
 prefixed as (
     select
-        row_number, plain, d, plus, retry_idd, blank_error,
+        row_number, d, plus, retry_idd, blank_error,
         idd_match and substr(d, idd_len + 1, 1) <> '0' as idd,
         case when idd_match and substr(d, idd_len + 1, 1) <> '0' then substr(d, idd_len + 1)
              else d end as full_number
@@ -154,7 +153,7 @@ default_branch as (
 ),
 parsed as (
     select
-        row_number, plain,
+        row_number,
         case when blank_error is not null then blank_error
              when (plus or idd) and length(full_number) <= 2 then {{ errors.too_short_after_idd | literal }}
              when idd and cc_len = 0 then {{ errors.invalid_country_code | literal }}
@@ -179,7 +178,7 @@ parsed as (
             as undecided
     from default_branch
 )
-select row_number, error, cc, nn, meta, undecided, plain
+select row_number, error, cc, nn, meta, undecided
 from parsed
 -- Clustered by calling code: 02_judge.sql dispatches each value to its own region's rules
 -- with long CASE chains, which DuckDB evaluates per vector of 2,048 rows. Values of one code

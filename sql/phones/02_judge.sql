@@ -1,7 +1,6 @@
--- phone_fast(row_number, e164, region, error, undecided, plain): the library's answer for every
--- row of phone_parsed (plain as parsed), in one pass with no join. Each CASE dispatches on the
--- calling code or the metadata key (most frequent first), so a value runs only its own region's
--- patterns.
+-- phone_fast(row_number, e164, region, error, undecided, no_extension): the library's answer for
+-- every row of phone_parsed, in one pass with no join. Each CASE dispatches on the calling code
+-- or the metadata key (most frequent first), so a value runs only its own region's patterns.
 --   national: _maybe_strip_national_prefix_carrier_code with the metadata of the value's key
 --             (strip the prefix, or transform the number when the prefix's rule applies),
 --             then parse's rule that the stripped number must not be too short, local-only or
@@ -25,7 +24,7 @@
 create or replace temp table phone_fast as
 with keyed as (
     select
-        row_number, error, cc, nn, undecided, plain,
+        row_number, error, cc, nn, undecided,
         coalesce(meta, case cc{{ never(codes) }}
             {%- for code in codes %}
             when {{ code.cc }} then {{ code.main_key | literal }}
@@ -90,7 +89,7 @@ measured as (
 ),
 national as (
     select
-        row_number, error, cc, nn, undecided, plain,
+        row_number, error, cc, nn, undecided,
         case when potential is null or potential_length is null then null
              when potential_length in ('short', 'local', 'invalid') then nn
              else potential end as nsn
@@ -172,5 +171,8 @@ select
               or (error is null and nn is null)
               or (error is null and length(nn) >= 2 and (nsn is null or length(nsn) < 2))
     end as undecided,
-    plain
+    -- a value decided here has the shape of cohortflow/phones/spelling.py SHAPE (or no digit
+    -- at all): no digit after its last separator, so no room for an extension or a second
+    -- number; the undecided ones are replaced by the library's answers (sql_path.py)
+    true as no_extension
 from detailed

@@ -4,7 +4,8 @@
 ``9876543210 x12``); it also reads ``9876543212;9876543213`` as one number with the extension
 ``9876543213``. The phone lookup keeps only the E.164 number, so without this step the
 extension, or the second number, would be dropped without a word. Here each cell that was
-valid and could hold one (anything but digits, spaces and ``+ ( ) . - /``) is parsed again:
+valid and could hold one (the phone lookup's ``no_extension`` is false: anything but digits,
+spaces and ``+ ( ) . - /`` after the text in front of the number) is parsed again:
 an extension that is itself a valid number of the region is a second number (the row is
 rejected), any other extension goes to the recipients' ``phone_extension`` column.
 """
@@ -59,6 +60,6 @@ def create_phone_notes(
 def create_empty_phone_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """The phone tables the row checks join, empty: the cohort has no phone column."""
     conn.execute("create or replace temp table phone_lookup (row_number bigint, e164 varchar, "
-                 "region varchar, error varchar, undecided boolean, plain boolean)")
+                 "region varchar, error varchar, undecided boolean, no_extension boolean)")
     conn.execute("create or replace temp table phone_notes (row_number bigint, "
                  "extension varchar, second_number boolean)")

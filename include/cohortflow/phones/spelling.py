@@ -18,6 +18,8 @@ of any script). ``sql/phones/01_parse.sql`` decides the values of that shape:
 - :data:`BLANK`: a value of no digit and no ``+`` is ``empty`` when all of it is white space
   for ``str.strip`` (what :func:`cohortflow.phones.library.normalize_distinct` tests), and
   otherwise not a number.
+- :data:`NO_EXTENSION`: a value in which ``parse`` can find no extension (nor a second number
+  that it would read as one).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ _TAIL = (r"[\x{00}-\x{22}\x{24}-\x{2A}\x{2C}-\x{2F}\x{3A}\x{3C}-\x{40}\x{5B}-\x{
 SHAPE = _PREFIX + _BODY + _TAIL
 #: What ``str.strip`` removes among ASCII characters (``str.isspace``).
 BLANK = r"[\t\n\x{0B}\x{0C}\r\x{1C}-\x{1F} ]*"
+#: An RE2 pattern, full-matched against the value as written: ``parse`` drops what comes before
+#: the first digit or ``+`` (a ``tel:`` or ``Mobile:`` in front; a ``;`` there could start an
+#: RFC 3966 phone-context, so it must not be there); after that, digits (of any script),
+#: spaces and the separators ``+ ( ) [ ] . - /`` (ASCII or full-width) leave no room for an
+#: extension: every mark of one (``x``, ``ext``, ``#``, ``;``, ``,``, ``~`` ...) is outside
+#: that set.
+NO_EXTENSION = r"[^\p{Nd}+＋;]*[\p{Nd}\s\p{Z}+＋()（）\[\]［］.．\-‐‑‒–—―−－/／]*"
 
 
 def is_digit(char: str) -> bool:

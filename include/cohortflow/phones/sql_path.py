@@ -50,7 +50,7 @@ from cohortflow.phones.rules import (
     region_rules,
     regions_for_code,
 )
-from cohortflow.sqlfiles import render_sql
+from cohortflow.sqlfiles import quote_literal, render_sql
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ def decide_in_sql(
     min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> None:
     """From ``phone_values(row_number, raw)`` build the temp table ``phone_fast(row_number,
-    e164, region, error, undecided, plain)``: the library's answer for every decided value.
+    e164, region, error, undecided, no_extension)``: the library's answer for every decided
+    value.
     Values of a calling code with fewer than ``min_values_for_rules`` values, and of a region
     no other value needed the rules of, are left undecided (the library decides them)."""
     check_region(default_region)
@@ -203,11 +204,12 @@ def create_phone_lookup(
     normalizer: DistinctNormalizer = normalize_distinct,
     min_values_for_rules: int = MIN_VALUES_FOR_RULES,
 ) -> dict[str, int]:
-    """Create the table ``phone_lookup(row_number, e164, region, error, undecided, plain)`` for
-    the rows of ``values_sql`` (``row_number``, unique, and ``raw``, the phone as written, not
-    null); ``undecided`` is false on every row (what the fast path could not decide, the
-    library has); ``plain``: the value is digits, the separators ``space - . / ( ) [ ]`` and
-    at most a leading ``+``, nothing else (false where the fast path did not look).
+    """Create the table ``phone_lookup(row_number, e164, region, error, undecided,
+    no_extension)`` for the rows of ``values_sql`` (``row_number``, unique, and ``raw``, the
+    phone as written, not null); ``undecided`` is false on every row (what the fast path could
+    not decide, the library has); ``no_extension``: ``phonenumbers`` can read no extension
+    (nor a second number) in the value: true for a value decided in SQL (its shape leaves no
+    room), tested with :data:`cohortflow.phones.spelling.NO_EXTENSION` for the others.
 
     The fast path (unless ``fast`` is false: ``COHORTFLOW_FAST_PATHS=0``) decides what it can;
     each distinct spelling of the rest goes once through ``normalizer`` (the library). Returns
@@ -229,7 +231,7 @@ def create_phone_lookup(
     if not fast:  # every row undecided: the library answers them all
         conn.execute("create or replace temp table phone_fast as select row_number, "
                      "null::varchar as e164, null::varchar as region, null::varchar as error, "
-                     "true as undecided, false as plain from phone_values")
+                     "true as undecided, false as no_extension from phone_values")
     conn.execute("create or replace temp table phone_undecided as select row_number, raw "
                  "from phone_fast join phone_values using (row_number) where undecided")
     rest = conn.sql("select distinct raw from phone_undecided").fetchall()
@@ -238,7 +240,8 @@ def create_phone_lookup(
         _register_library_results(conn, [raw for (raw,) in rest], default_region, normalizer)
         conn.execute("delete from phone_fast where undecided")
         conn.execute("insert into phone_fast select row_number, e164, region, error, false, "
-                     "false from phone_undecided join _phone_library using (raw)")
+                     f"coalesce(regexp_full_match(raw, {quote_literal(spelling.NO_EXTENSION)}), "
+                     "false) from phone_undecided join _phone_library using (raw)")
         conn.unregister("_phone_library")
     conn.execute("drop table if exists phone_lookup")
     conn.execute("alter table phone_fast rename to phone_lookup")

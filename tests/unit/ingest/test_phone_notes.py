@@ -1,5 +1,7 @@
-"""The phone-notes step parses again only cells that may hold an extension: the SQL filter of
-sql/ingest/02_phone_candidates.sql must keep every cell in which phonenumbers finds one."""
+"""The phone-notes step parses again only cells that may hold an extension: the phone lookup's
+no_extension (cohortflow/phones/spelling.py NO_EXTENSION), which
+sql/ingest/02_phone_candidates.sql filters on, must be false for every cell in which
+phonenumbers finds one, whichever path (SQL or the library) decided the cell."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import pytest
 
 from cohortflow.ingest.phone_notes import extension_of
 from cohortflow.phones import create_phone_lookup
-from cohortflow.sqlfiles import render_sql
 from tests.unit.phones.spellings import spelled_numbers
 
 SQL_DIR = Path(__file__).parents[3] / "sql"
@@ -22,16 +23,16 @@ AFTER = ("", " ext 12", " x12", "#12", ";ext=12", ";9876543213", ", 12", " ~12",
 BEFORE = ("", "tel:", "TEL:", "Mobile: ", "tel:;", "x ")
 
 
-def candidates(values: list[str]) -> set[str]:
-    """The values the candidate filter keeps, each taken as a valid phone of its own row."""
+def with_room(values: list[str], region: str) -> set[str]:
+    """The values the phone lookup finds room for an extension in (no_extension false)."""
     conn = duckdb.connect()
-    conn.register("_values", pa.table({"phone": pa.array(values, pa.string())}))
-    conn.execute("create temp table chunk_rows as "
-                 "select row_number() over () as row_number, phone as c1 from _values")
-    conn.execute("create temp table phone_lookup as "
-                 "select row_number, '+10000000000' as e164, false as plain from chunk_rows")
-    query = render_sql(SQL_DIR, "ingest/02_phone_candidates.sql", phone_column="c1")
-    return {value for (value,) in conn.execute(query).fetchall()}
+    conn.register("_values", pa.table({"raw": pa.array(values, pa.string())}))
+    conn.execute("create table numbered as "
+                 "select row_number() over () as row_number, raw from _values")
+    create_phone_lookup(conn, SQL_DIR, "select row_number, raw from numbered", region)
+    return {raw for (raw,) in conn.execute(
+        "select raw from numbered join phone_lookup using (row_number) "
+        "where not no_extension").fetchall()}
 
 
 def has_extension(value: str, region: str) -> bool:
@@ -47,7 +48,7 @@ def test_every_cell_the_library_reads_an_extension_in_is_a_candidate(region):
     values = [before + spelling + after
               for index, spelling in enumerate(spellings)
               for before, after in [(BEFORE[index % len(BEFORE)], AFTER[index % len(AFTER)])]]
-    kept = candidates(values)
+    kept = with_room(values, region)
 
     missed = [value for value in values if has_extension(value, region) and value not in kept]
     assert missed == []
@@ -57,24 +58,19 @@ def test_every_cell_the_library_reads_an_extension_in_is_a_candidate(region):
 def test_plain_spellings_with_a_tel_prefix_are_not_parsed_again():
     values = ["tel:+91-98765-43210", "TEL:+91 98765 43210", "tel:098765 43210",
               "Mobile: +91 98765 43210", "+91 (0) 98765.43210"]
-    assert candidates(values) == set()
-    assert candidates(["tel:+91-98765-43210;ext=12"]) == {"tel:+91-98765-43210;ext=12"}
+    assert with_room(values, "IN") == set()
+    assert with_room(["tel:+91-98765-43210;ext=12"], "IN") == {"tel:+91-98765-43210;ext=12"}
 
 
 @pytest.mark.parametrize("region", ["IN", "US", "GB"])
-def test_no_cell_the_phone_parser_finds_plain_holds_an_extension(region):
+def test_no_cell_the_lookup_finds_no_room_in_holds_an_extension(region):
     spellings = list(spelled_numbers(3_000, seed=11))
     values = spellings + [before + spelling + after
                           for index, spelling in enumerate(spellings)
                           for before, after in [(BEFORE[index % len(BEFORE)],
                                                  AFTER[index % len(AFTER)])]]
-    conn = duckdb.connect()
-    conn.register("_values", pa.table({"raw": pa.array(values, pa.string())}))
-    create_phone_lookup(conn, SQL_DIR, "select row_number() over () as row_number, raw "
-                        "from _values", region)
 
-    plain = [raw for (raw,) in conn.execute(
-        "select raw from (select row_number() over () as row_number, raw from _values) "
-        "join phone_lookup using (row_number) where plain").fetchall()]
-    assert len(plain) > 1_000  # most spellings are plain
-    assert [value for value in plain if has_extension(value, region)] == []
+    no_room = set(values) - with_room(values, region)
+
+    assert len(no_room) > 1_000  # most spellings leave no room
+    assert [value for value in no_room if has_extension(value, region)] == []
