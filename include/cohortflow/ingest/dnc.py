@@ -6,7 +6,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cohortflow.config import PHONE_HEADERS
 from cohortflow.errors import ConfigError
@@ -40,6 +39,6 @@ def load_dnc_numbers(path: Path, region: str) -> pa.Array:
         return pa.array([], pa.string())
     names = table.column_names
     column = next((n for p in PHONE_HEADERS for n in names if n == p), names[0])
-    values = pc.unique(table.column(column).combine_chunks().drop_null())
+    values = table.column(column).combine_chunks().drop_null().unique()
     normalized = normalize_phones(values, region).column("e164").combine_chunks()
-    return pc.unique(normalized.drop_null())
+    return normalized.drop_null().unique()
