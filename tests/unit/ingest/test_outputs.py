@@ -45,6 +45,15 @@ def _check(conn: duckdb.DuckDBPyConnection, *, batch_rows: int) -> None:
     checks.close(batches.schema).result()
 
 
+def parquet_of(tmp_path: Path, query: str) -> Path:
+    """The rows of ``query`` written as ParquetOutput writes a cohort's, in batches of 1,000."""
+    conn = duckdb.connect()
+    conn.execute(f"create table t as {query}")
+    path = tmp_path / "t.parquet"
+    write_parquet(conn, "t", path, batch_rows=1000)
+    return path
+
+
 GOOD = [(1, "+919876543210", "IN"), (2, "+14155550123", "US"), (3, "+447911123456", "GB")]
 
 
@@ -200,11 +209,8 @@ def test_a_column_is_inserted_by_key_in_every_row_group(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    conn = duckdb.connect()
-    conn.execute("create table t as select i as row_number, 'IN' as region, 'x' as name "
-                 "from range(1, 10001) r(i)")
-    path = tmp_path / "t.parquet"
-    write_parquet(conn, "t", path, batch_rows=1000)
+    path = parquet_of(tmp_path, "select i as row_number, 'IN' as region, 'x' as name "
+                                "from range(1, 10001) r(i)")
     values = pa.table({"row_number": [5, 9999], "phone_extension": ["12", "7"]})
 
     insert_column(path, "region", "phone_extension", values, "row_number")
@@ -218,16 +224,13 @@ def test_a_column_is_inserted_by_key_in_every_row_group(tmp_path: Path) -> None:
 
 
 def test_row_numbers_are_delta_encoded_and_only_keys_carry_statistics(tmp_path: Path) -> None:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    conn = duckdb.connect()
-    conn.execute("create table t as select i as row_number, '+91' || (9000000000 + i) as "
-                 "phone_number, 'Asha ' || i as name from range(1, 5001) r(i)")
-    path = tmp_path / "t.parquet"
-    write_parquet(conn, "t", path, batch_rows=1000)
+    path = parquet_of(tmp_path, "select i as row_number, '+91' || (9000000000 + i) as "
+                                "phone_number, 'Asha ' || i as name from range(1, 5001) r(i)")
     insert_column(path, "phone_number", "phone_extension",
-                  conn.sql("select 7 as row_number, '12' as phone_extension").to_arrow_table(),
-                  "row_number")
+                  pa.table({"row_number": [7], "phone_extension": ["12"]}), "row_number")
 
     metadata = pq.ParquetFile(path).metadata
     for index in range(metadata.num_row_groups):
