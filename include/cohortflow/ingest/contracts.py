@@ -177,8 +177,7 @@ class BatchChecks:
         """Queue ``batch`` (its columns the contract names); waits only while the thread is
         :data:`QUEUED_BATCHES` behind."""
         self._start()
-        columns = [column for column in CONTRACTS[self.contract] if column in batch.schema.names]
-        self._queue.put(pa.Table.from_batches([batch.select(columns)]))
+        self._queue.put(pa.Table.from_batches([batch.select(self._columns(batch.schema))]))
 
     def close(self, schema: pa.Schema | None) -> Future[None]:
         """Queue the end of the file, whose batches have ``schema`` (None: the file was never
@@ -189,13 +188,17 @@ class BatchChecks:
         self._closed = True
         if self._thread is None and schema is not None:
             self._start()
-            self._queue.put(schema.empty_table().select(
-                [column for column in CONTRACTS[self.contract] if column in schema.names]))
+            self._queue.put(schema.empty_table().select(self._columns(schema)))
         if self._thread is None:
             self._future.set_result(None)
         else:
             self._queue.put(None)
         return self._future
+
+    def _columns(self, schema: pa.Schema) -> list[str]:
+        """The columns of ``schema`` the contract names (one it names and ``schema`` lacks is
+        reported missing by the checks)."""
+        return [column for column in CONTRACTS[self.contract] if column in schema.names]
 
     def _start(self) -> None:
         if self._thread is None:

@@ -118,8 +118,8 @@ class ArtefactWriter:
         self.pending = PendingArtefacts(out_dir, self.files)
         self.recipients = ParquetOutput(self.files[RECIPIENTS_FILE])
         self.rejections = ParquetOutput(self.files[REJECTIONS_FILE])
-        self._recipient_checks = contracts.BatchChecks(
-            "RecipientsOfUsers" if keyed_by_user else "Recipients", RECIPIENTS_FILE)
+        self._contract = "RecipientsOfUsers" if keyed_by_user else "Recipients"
+        self._recipient_checks = contracts.BatchChecks(self._contract, RECIPIENTS_FILE)
         self._rejection_checks = contracts.BatchChecks("Rejections", REJECTIONS_FILE)
         # rows per batch, and so per row group, from each file's width: the recipients' fields
         # beside row_number, phone_number, region, message and payload; the rejections' four
@@ -202,7 +202,6 @@ class ArtefactWriter:
         as it goes: the recipients' uniqueness is checked over it, once it is known to hold
         one row per recipient written, rather than over the file's strings."""
         conn = self.conn
-        contract = "RecipientsOfUsers" if self.keyed_by_user else "Recipients"
         identity = "user_identifier" if self.keyed_by_user else "phone_number"
         # the recipients' keys are checked while the last rejected rows and the recipients'
         # writer are finishing
@@ -212,7 +211,7 @@ class ArtefactWriter:
                 f"{kept}: {kept_rows} recipients kept, {self.recipients.rows} written")
         conn.execute(f"create or replace temp view recipient_keys as select kept_row as "
                      f"row_number, {key} as {identity} from {kept}")
-        contracts.check_unique_rules(conn, "recipient_keys", contract)
+        contracts.check_unique_rules(conn, "recipient_keys", self._contract)
         self._wait_rejected()
         self._close_side()
         self.rejections.close()
