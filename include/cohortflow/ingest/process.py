@@ -32,12 +32,7 @@ from cohortflow.ingest.fields import (
     render_with_jinja,
 )
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
-from cohortflow.ingest.outputs import (
-    OUTPUT_MACROS,
-    ArtefactWriter,
-    PendingArtefacts,
-    remove_stale,
-)
+from cohortflow.ingest.outputs import ArtefactWriter, PendingArtefacts, remove_stale
 from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
 from cohortflow.ingest.raw import RawCohort
 from cohortflow.ingest.readers import read_cohort_file
@@ -202,7 +197,8 @@ def _run(
         macros = MacroFiles.read(conn, sql_dir)
         formats = {f.format for f in fields if f.format}
         macros.check(formats)
-        macros.define(conn, [*OUTPUT_MACROS, *(MACRO_PREFIX + f for f in formats)])
+        # (rejected.csv's fmt_csv_safe: the ArtefactWriter defines it on its own connection)
+        macros.define(conn, [MACRO_PREFIX + f for f in formats])
         message, layout = compile_templates(campaign, fields)
         if raw.row_count == 0:
             raise CohortError(

@@ -111,4 +111,3 @@ def any_row_order(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
     finally:
         conn.execute("reset preserve_insertion_order")
-

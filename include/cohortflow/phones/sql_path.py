@@ -128,9 +128,8 @@ def decide_in_sql(
 ) -> None:
     """From ``phone_values(row_number, raw)`` build the temp table ``phone_fast(row_number,
     e164, region, error, undecided, no_extension)``: the library's answer for every decided
-    value.
-    Values of a calling code with fewer than ``min_values_for_rules`` values, and of a region
-    no other value needed the rules of, are left undecided (the library decides them)."""
+    value. Values of a calling code with fewer than ``min_values_for_rules`` values, and of a
+    region no other value needed the rules of, are left undecided (the library decides them)."""
     check_region(default_region)
     default_code = phonenumbers.country_code_for_region(default_region)
     default_main = regions_for_code(default_code)[0]
