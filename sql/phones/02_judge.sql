@@ -143,7 +143,7 @@ detailed as (
 )
 select
     row_number,
-    case when valid and not too_long then '+' || cc || nsn end as e164,
+    case when valid and not too_long then concat('+', cc, nsn) end as e164,
     -- the key is the region, or n<code> for a non-geographic code (region 001)
     case when not valid or too_long then null
          when starts_with(number_key, 'n') then {{ non_geo | literal }}
