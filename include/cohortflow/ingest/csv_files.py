@@ -4,8 +4,9 @@ The delimiter (``, ; TAB |``) is detected from a sample, unless the file starts 
 ``sep=X`` line, which names it (and is not the header); the header is read by Python's csv
 module, the rows by DuckDB's CSV reader with every column as text. A file of up to
 :data:`ONE_PASS_BYTES` is read whole in one pass (the pass that chooses how to parse it); a
-larger one is read once to count its rows and choose how to parse them, then streamed, one
-chunk at a time, so it is never held whole. Lines may end in CRLF, LF or
+larger one is streamed, one chunk at a time, so it is never held whole: in one pass with
+DuckDB's strict, parallel parser, or, when that parser refuses the file, read once to count its
+rows and choose how to parse them, then streamed (:class:`CsvRows`). Lines may end in CRLF, LF or
 CR alone (old Mac and some ERP exports). UTF-8 only (with or without BOM): UTF-16 and other
 encodings are reported, never guessed at.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import pyarrow as pa
 from cohortflow.errors import CohortError
 from cohortflow.ingest.raw import (
     RawCohort,
+    ReadAgainError,
     TableRows,
     check_headers,
     count_rows,
@@ -104,9 +106,15 @@ def detect_delimiter(sample: str) -> str:
 SEP_LINE = re.compile(r"sep=([^\"\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
 
 
-def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
-    """Open the CSV at ``path``: its header, and its rows counted and ready to be read chunk by
-    chunk (loaded whole, or :class:`CsvRows`); blocking problems raise CohortError."""
+def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path, *,
+                  counted: bool = False) -> RawCohort:
+    """Open the CSV at ``path``: its header, and its rows ready to be read chunk by chunk
+    (loaded whole, or :class:`CsvRows`); blocking problems raise CohortError.
+
+    A file larger than :data:`ONE_PASS_BYTES` is streamed in one pass, its rows counted as they
+    are read (``row_count`` None) and its problems found as they are met, unless ``counted``:
+    then it is first read once to count its rows and choose its parser, as a file is that the
+    one pass could not read (:class:`~cohortflow.ingest.raw.ReadAgainError`)."""
     sample = _sniff_text(path)
     sep_line = SEP_LINE.match(sample)
     if sep_line:
@@ -122,36 +130,63 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path) -> RawCohort:
         ) from None
     source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
-    whole = path.stat().st_size <= ONE_PASS_BYTES
+    params = {"path": str(path), "delim": delimiter, "quote": '"'}
+    if path.stat().st_size > ONE_PASS_BYTES and not counted:
+        create_extras(conn, [])
+        strict = _csv_sql(len(headers), parallel=True, long_lines=False, skip=skip, strict=True)
+        return RawCohort(headers=headers, row_count=None, source_format="csv",
+                         rows=CsvRows(path, strict, params,
+                                      one_pass=OnePass(delimiter, skip, len(headers))),
+                         delimiter=delimiter, source_headers=source_headers)
+    query, row_count, boundary = _counted(conn, path, width=len(headers), delimiter=delimiter,
+                                          skip=skip, load=path.stat().st_size <= ONE_PASS_BYTES)
+    rows: TableRows | CsvRows = (
+        CsvRows(path, query, params, boundary=boundary) if query else TableRows())
+    return RawCohort(headers=headers, row_count=row_count, source_format="csv", rows=rows,
+                     delimiter=delimiter, source_headers=source_headers)
+
+
+def _counted(
+    conn: duckdb.DuckDBPyConnection, path: Path, *, width: int, delimiter: str, skip: int,
+    load: bool,
+) -> tuple[str | None, int, dict[int, str]]:
+    """Read the CSV once to choose its parser and count its rows (loading them into
+    ``raw_table`` when ``load``), and create ``raw_extras``. Returns the query that streams
+    the rows (None when loaded), the row count and, for a file read by the lenient parser, the
+    last field within the header of each row with surplus fields (:class:`CsvRows`)."""
     # The quotes are counted in a thread while DuckDB reads the file (one pass each, at once);
     # an unclosed quote is the error to tell, also when it made DuckDB's reading fail.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohortflow-quotes") as counting:
         quotes = counting.submit(check_balanced_quotes, path, delimiter)
         try:
             query, row_count, lenient = _choose_parser(
-                conn, path, column_count=len(headers), delimiter=delimiter, skip=skip,
-                load=whole)
+                conn, path, column_count=width, delimiter=delimiter, skip=skip, load=load)
         except BaseException:
             quotes.result()
             raise
         quotes.result()
-    rows: TableRows | CsvRows = (
-        TableRows() if whole else
-        CsvRows(path, query, {"path": str(path), "delim": delimiter, "quote": '"'}))
+    boundary: dict[int, str] = {}
     if lenient:
-        extras = _surplus_fields(path, delimiter=delimiter, skip=skip, width=len(headers),
+        extras = _surplus_fields(path, delimiter=delimiter, skip=skip, width=width,
                                  row_count=row_count)
         boundary = {number: last for number, last, _ in extras}
-        if isinstance(rows, CsvRows):
-            rows.boundary = boundary  # checked chunk by chunk, as the rows are streamed
-        elif mismatch := _first_mismatch(conn, boundary, f"({numbered_rows_sql('raw_table')})",
-                                         1, row_count, width=len(headers)):
+        if load and (mismatch := _first_mismatch(
+                conn, boundary, f"({numbered_rows_sql('raw_table')})", 1, row_count,
+                width=width)):
             raise _two_readings(path, f"row {mismatch}")
         create_extras(conn, [(number, surplus) for number, _, surplus in extras])
     else:
         create_extras(conn, [])
-    return RawCohort(headers=headers, row_count=row_count, source_format="csv", rows=rows,
-                     delimiter=delimiter, source_headers=source_headers)
+    return (None if load else query), row_count, boundary
+
+
+@dataclass(frozen=True)
+class OnePass:
+    """How a CSV streamed in one pass is read again, counted first, if its parser fails."""
+
+    delimiter: str
+    skip: int
+    width: int  # the header's columns
 
 
 #: Rows DuckDB hands over at a time while a CSV is streamed.
@@ -160,8 +195,14 @@ STREAM_BATCH_ROWS = 122_880
 
 @dataclass
 class CsvRows:
-    """A CSV's data rows, streamed by DuckDB's reader with the parser :func:`_choose_parser`
-    chose (``query``), and cut into chunks.
+    """A CSV's data rows, streamed by DuckDB's reader with the parser ``query`` chooses, and cut
+    into chunks; ``rows_read`` counts them.
+
+    ``one_pass`` (a file not counted first): the quotes are counted in a thread while the rows
+    are streamed, and when DuckDB's parser refuses the file (a stray quote, surplus fields, a
+    long line) before the first chunk, the file is counted and its parser chosen as
+    :func:`_choose_parser` does, then streamed again, as if it had been counted first; after
+    a chunk was handed on, :class:`~cohortflow.ingest.raw.ReadAgainError` is raised instead.
 
     ``boundary`` (lenient parsing only): for each row with surplus fields, its last field
     within the header as Python's csv module read it; DuckDB must have read the same, or the
@@ -171,24 +212,61 @@ class CsvRows:
     query: str
     params: dict[str, str]
     boundary: dict[int, str] = field(default_factory=dict)
+    one_pass: OnePass | None = None
+    rows_read: int = 0
 
     def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
+        self.rows_read = 0
+        if self.one_pass is None:
+            yield from self._chunks(conn, size)
+            return
+        with ThreadPoolExecutor(max_workers=1,
+                                thread_name_prefix="cohortflow-quotes") as counting:
+            quotes = counting.submit(check_balanced_quotes, self.path, self.one_pass.delimiter)
+            try:
+                yield from self._chunks(conn, size)
+            except _ParserError as failed:
+                quotes.result()  # an unclosed quote is the error to tell
+                if self.rows_read:
+                    detail = str(failed.error).splitlines()[0]  # not the row's own text
+                    raise ReadAgainError(f"{self.path.name}: {detail}") from None
+            else:
+                quotes.result()
+                return
+        self._choose_again(conn)
+        yield from self._chunks(conn, size)
+
+    def _choose_again(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Count the rows and choose the parser, as for a file counted first."""
+        assert self.one_pass is not None
+        query, _, self.boundary = _counted(
+            conn, self.path, width=self.one_pass.width,
+            delimiter=self.one_pass.delimiter, skip=self.one_pass.skip, load=False)
+        assert query is not None
+        self.query, self.one_pass = query, None
+
+    def _chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
         reader = conn.cursor()  # streams while `conn` runs each chunk's statements
         try:
-            batches = reader.sql(self.query, params=self.params).to_arrow_reader(
-                min(size, STREAM_BATCH_ROWS))
-            first, pending = 1, pa.Table.from_batches([], schema=batches.schema)
-            for batch in _read(self.path, batches):
+            batches = _read(self.path, lambda: reader.sql(self.query, params=self.params)
+                            .to_arrow_reader(min(size, STREAM_BATCH_ROWS)),
+                            one_pass=self.one_pass is not None)
+            first, pending = 1, None
+            for batch in batches:
+                if pending is None:
+                    pending = pa.Table.from_batches([], schema=batch.schema)
                 pending = pa.concat_tables([pending, pa.Table.from_batches([batch])])
                 while pending.num_rows >= size:
                     # only the rest is held while the chunk is processed
                     chunk, pending = pending.slice(0, size), pending.slice(size)
                     self._create_chunk(conn, chunk, first)
                     del chunk
+                    self.rows_read += size
                     yield first
                     first += size
-            if pending.num_rows:
+            if pending is not None and pending.num_rows:
                 self._create_chunk(conn, pending, first)
+                self.rows_read += pending.num_rows
                 del pending
                 yield first
         finally:
@@ -209,17 +287,29 @@ class CsvRows:
                 raise _two_readings(self.path, f"row {mismatch}")
 
 
-def _read(path: Path, batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """The streamed batches; a parse error the counting pass did not meet (it does not decode
-    the values: invalid UTF-8 is found here) is reported as an unreadable file. pyarrow's
-    reader hands DuckDB's errors on as ``OSError``."""
+class _ParserError(Exception):
+    """DuckDB's parser refused a CSV streamed in one pass (see :class:`CsvRows`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _read(path: Path, open_reader: Callable[[], pa.RecordBatchReader], *,
+          one_pass: bool = False) -> Iterator[pa.RecordBatch]:
+    """The batches of the reader ``open_reader`` opens; a parse error the counting pass did not
+    meet (it does not decode the values: invalid UTF-8 is found here) is reported as an
+    unreadable file, or, in one pass, raised as :class:`_ParserError`. pyarrow's reader hands
+    DuckDB's errors on as ``OSError``."""
     try:
-        yield from batches
+        yield from open_reader()
     except duckdb.OutOfMemoryException:
         raise
     except (duckdb.Error, OSError) as exc:
         if "out of memory" in str(exc).lower():
             raise duckdb.OutOfMemoryException(str(exc)) from None
+        if one_pass:
+            raise _ParserError(exc) from None
         raise _unreadable(path, exc) from None
 
 

@@ -34,7 +34,7 @@ from cohortflow.ingest.fields import (
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
 from cohortflow.ingest.outputs import ArtefactWriter, PendingArtefacts, remove_stale
 from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
-from cohortflow.ingest.raw import RawCohort
+from cohortflow.ingest.raw import RawCohort, ReadAgainError, count_rows
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
 from cohortflow.ingest.workspace import (
@@ -131,13 +131,14 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
             updated_at=now,
         )
         try:
-            workspace = Workspace.open(request.source)
             try:
-                pending = _run(workspace.conn, request, summary, out_dir, timer)
-            except duckdb.OutOfMemoryException:
-                raise _out_of_memory(summary.name) from None
-            finally:
-                workspace.close()
+                pending = _run_in_workspace(request, summary, out_dir, timer)
+            except ReadAgainError as problem:
+                # a large CSV's parser failed after rows were processed: again, counted first
+                log.info("reading %s again, its rows counted first: %s", summary.name,
+                         mask_phones_in(str(problem)))
+                timer.timings.pop("phones_library_values", None)  # counted again, in full
+                pending = _run_in_workspace(request, summary, out_dir, timer, counted=True)
             _identify(summary, request, digest)
             with timer.step("write"):
                 pending.publish()
@@ -156,11 +157,27 @@ def process_cohort(request: CohortRequest, out_dir: Path) -> CohortSummary:
     return summary
 
 
+def _run_in_workspace(request: CohortRequest, summary: CohortSummary, out_dir: Path,
+                      timer: StepTimer, *, counted: bool = False) -> PendingArtefacts:
+    """:func:`_run` in a workspace of its own (``counted``: see :func:`read_cohort_file`)."""
+    workspace = Workspace.open(request.source)
+    try:
+        return _run(workspace.conn, request, summary, out_dir, timer, counted=counted)
+    except duckdb.OutOfMemoryException:
+        raise _out_of_memory(summary.name) from None
+    finally:
+        workspace.close()
+
+
 def _identify(summary: CohortSummary, request: CohortRequest, digest: Future[str] | None) -> None:
     """Set the summary's digest and cohort id (the digest being taken, when it was not given)."""
     if digest is not None:
         summary.sha256 = digest.result()
     summary.cohort_id = request.cohort_id or cohort_id_for(summary.campaign_id, summary.sha256)
+
+
+def _no_data(source: Path) -> CohortError:
+    return CohortError(f"{source.name}: the file has a header but no data rows", code="no_data")
 
 
 def _out_of_memory(name: str) -> ResourceError:
@@ -181,6 +198,8 @@ def _run(
     summary: CohortSummary,
     out_dir: Path,
     timer: StepTimer,
+    *,
+    counted: bool = False,
 ) -> PendingArtefacts:
     """Every step up to the artefacts written and their contracts started."""
     settings = get_settings()
@@ -188,7 +207,8 @@ def _run(
     sql_dir = request.sql_dir or Path(settings.sql_dir)
     region = (request.region or campaign.default_region).upper()
     with timer.step("read"):
-        raw = read_cohort_file(conn, request.source, max_workbook_bytes=settings.max_workbook_bytes)
+        raw = read_cohort_file(conn, request.source, counted=counted,
+                               max_workbook_bytes=settings.max_workbook_bytes)
     summary.headers = [mask_phones_in(header) for header in raw.headers]
     summary.sheet = raw.sheet
     mapping = _mapping_for(request, raw, summary)
@@ -201,10 +221,8 @@ def _run(
         macros.define(conn, [MACRO_PREFIX + f for f in formats])
         message, layout = compile_templates(campaign, fields)
         if raw.row_count == 0:
-            raise CohortError(
-                f"{request.source.name}: the file has a header but no data rows", code="no_data"
-            )
-    summary.total_records = raw.row_count
+            raise _no_data(request.source)
+    summary.total_records = raw.row_count or 0  # a file counted as it is read: once it is
     params = field_params(mapping, fields)
     phone = mapping.phone_number
     phone_column = raw.column_for(phone.column_name) if phone and phone.column_name else None
@@ -236,9 +254,12 @@ def _run(
         # Duplicates across chunks are found through `seen`, the key and row of every
         # recipient so far.
         chunks = raw.rows.chunks(conn, size)
+        rows_read = 0  # the rows of a file counted as they are read
         while True:
             with timer.step("read"):  # a CSV's rows are read as they are needed
                 first = next(chunks, None)
+                if first is not None and raw.row_count is None:
+                    rows_read += count_rows(conn, "chunk_raw")
             if first is None:
                 break
             # the chunk's tables are joined on row_number, and final_chunk is sorted by it
@@ -253,6 +274,9 @@ def _run(
                              "from final_chunk where rejected_reason is null")
             with timer.step("write"):
                 writer.write_chunk()
+        summary.total_records = rows_read if raw.row_count is None else raw.row_count
+        if summary.total_records == 0:
+            raise _no_data(request.source)
         drop_tables(conn, "dnc_numbers", "chunk_rows", "chunk_raw", "final_chunk",
                     "raw_extras")
         with timer.step("write"):

@@ -39,6 +39,12 @@ def trim_headers(headers: list[str]) -> list[str]:
 MAX_COLUMNS = 2000
 
 
+class ReadAgainError(Exception):
+    """A file streamed in one pass met a problem its parser could not read past after rows
+    were already handed on: process it again, its rows counted and its parser chosen first
+    (``read_cohort_file(..., counted=True)``), which reads it or says what is wrong."""
+
+
 class RowSource(Protocol):
     """Where a cohort's data rows come from, one chunk at a time."""
 
@@ -55,7 +61,7 @@ class RawCohort:
     they come from."""
 
     headers: list[str]  # trimmed: what a mapping's column_name is matched against
-    row_count: int
+    row_count: int | None  # None: counted as they are read (a CSV streamed in one pass)
     source_format: str  # "csv" | "xlsx" | "xls" | "ods"
     rows: RowSource = field(default_factory=lambda: TableRows())  # default: in raw_table
     delimiter: str | None = None

@@ -21,16 +21,19 @@ SUPPORTED_SUFFIXES = CSV_SUFFIXES + EXCEL_SUFFIXES
 
 
 def read_cohort_file(
-    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 1536 * 1024**2
+    conn: duckdb.DuckDBPyConnection, path: Path, *, max_workbook_bytes: int = 1536 * 1024**2,
+    counted: bool = False,
 ) -> RawCohort:
     """Open ``path`` for reading through ``conn``; blocking problems raise CohortError.
 
     Blocking: unsupported type, undecodable or corrupt file, no header, duplicate or empty header
-    names, an unclosed quote (CSV). An empty data section is reported by the caller.
+    names, an unclosed quote (CSV). An empty data section is reported by the caller. A large
+    CSV's problems may be met only as its rows are read (see
+    :func:`~cohortflow.ingest.csv_files.read_csv_file`, and ``counted``).
     """
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return read_csv_file(conn, path)
+        return read_csv_file(conn, path, counted=counted)
     if suffix in EXCEL_SUFFIXES:
         return read_workbook(conn, path, max_workbook_bytes=max_workbook_bytes)
     raise CohortError(
