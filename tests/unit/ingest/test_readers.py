@@ -212,7 +212,7 @@ def test_a_line_longer_than_duckdbs_default_is_read_whole(tmp_path):
 
 
 def test_a_line_longer_than_the_limit_fails_the_cohort_with_its_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("cohortflow.ingest.csv_files.LONG_LINE_BYTES", 4_000_000)
+    monkeypatch.setattr("cohortflow.ingest.csv_parsers.LONG_LINE_BYTES", 4_000_000)
     source = write_text(tmp_path, "c.csv", f"phone,note\n9876543210,short\n1,{'x' * 5_000_000}\n")
 
     outcome = run(source, mapping=PHONE_ONLY)
