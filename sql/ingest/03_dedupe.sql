@@ -33,17 +33,20 @@ rendered_checks as (
     left join rendered using (row_number)
     {%- endif %}
 ),
-kept_here as (  -- per number, the first row of this chunk that passes (an aggregate:
-                -- cheaper than a window)
-    select {{ key.column }}, min(row_number) as kept_row
+kept_here as (  -- per number, the first row of this chunk that passes, and how many pass
+                -- (an aggregate: cheaper than a window)
+    select {{ key.column }}, min(row_number) as kept_row, count(*) as passing
     from rendered_checks
     where reasons is null
     group by {{ key.column }}
 ),
-kept as (  -- unless an earlier chunk kept the number already
+kept as (  -- only the numbers that repeat: twice in this chunk, or kept by an earlier chunk
+           -- (whose row is the one kept). Most numbers occur once: the join below then
+           -- looks rows up in a table of the few repeated numbers, not of every number.
     select kept_here.{{ key.column }}, coalesce(seen.kept_row, kept_here.kept_row) as kept_row
     from kept_here
     left join seen using ({{ key.column }})
+    where kept_here.passing > 1 or seen.kept_row is not null
 )
 select
     rendered_checks.row_number,
