@@ -141,6 +141,20 @@ def run(
     return Outcome(process_cohort(request, out_dir), out_dir)
 
 
+def artefacts(out_dir: Path) -> dict[str, object]:
+    """Everything a processed cohort published but what varies between runs (timings, the
+    source path, timestamps): to compare two runs' outputs."""
+    summary = json.loads((out_dir / "summary.json").read_text("utf-8"))
+    for varying in ("timings", "source", "created_at", "updated_at"):
+        summary.pop(varying)
+    return {
+        "summary": summary,
+        "recipients": pq.read_table(out_dir / "recipients.parquet").to_pylist(),
+        "rejections": pq.read_table(out_dir / "rejections.parquet").to_pylist(),
+        "rejected.csv": (out_dir / "rejected.csv").read_bytes(),
+    }
+
+
 def assert_failed(outcome: Outcome, code: str, *fragments: str) -> None:
     """The cohort failed with ``code``, published nothing, and the error names each fragment."""
     summary = outcome.summary_json

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,7 +16,7 @@ import pytest
 from benchmarks.generate import rows
 
 from cohortflow.render.csvsafe import csv_safe
-from tests.unit.helpers import make_campaign, run, write_text
+from tests.unit.helpers import artefacts, make_campaign, run, write_text
 
 #: Every test runs with a CSV loaded whole and with it streamed (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("both_csv_readings")
@@ -31,18 +30,6 @@ def _cohort(folder: Path, count: int) -> Path:
     lines += ["+91 98765 43210,DUP1,Asha,10\n", "09876543210,DUP2,Ravi,20\n",
               "+919876543210,DUP3,Meena,\n"]
     return write_text(folder, "cohort.csv", HEADER + "".join(lines))
-
-
-def _artefacts(out_dir: Path) -> dict[str, object]:
-    summary = json.loads((out_dir / "summary.json").read_text("utf-8"))
-    for varying in ("timings", "source", "created_at", "updated_at"):
-        summary.pop(varying)
-    return {
-        "summary": summary,
-        "recipients": pq.read_table(out_dir / "recipients.parquet").to_pylist(),
-        "rejections": pq.read_table(out_dir / "rejections.parquet").to_pylist(),
-        "rejected.csv": (out_dir / "rejected.csv").read_bytes(),
-    }
 
 
 @pytest.mark.parametrize("template", [
@@ -69,7 +56,7 @@ def test_chunked_artefacts_equal_single_chunk(
     parts = run(_cohort(parts_dir, 150), campaign=campaign, mapping=mapping)
 
     assert whole.summary.status == parts.summary.status == "completed"
-    expected, got = _artefacts(whole.out_dir), _artefacts(parts.out_dir)
+    expected, got = artefacts(whole.out_dir), artefacts(parts.out_dir)
     for name in expected:
         assert got[name] == expected[name], name
     reasons = [r["rejected_reason"] for r in expected["rejections"]]  # type: ignore[union-attr]

@@ -5,7 +5,6 @@ with the file counted and its parser chosen first, and comes out as if it had be
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -14,7 +13,7 @@ import pytest
 
 from cohortflow.ingest.raw import ReadAgainError
 from cohortflow.ingest.readers import read_cohort_file
-from tests.unit.helpers import make_campaign, run, write_text
+from tests.unit.helpers import artefacts, make_campaign, run, write_text
 
 ROWS = 170_000
 SURPLUS_ROW = ROWS - 4
@@ -27,18 +26,6 @@ def _late_surplus_field(folder: Path) -> Path:
     lines = [f"98{number:08d},{'Name ' * 36}{number}\n" for number in range(1, ROWS + 1)]
     lines[SURPLUS_ROW - 1] = f"98{SURPLUS_ROW:08d},Asha,surplus\n"
     return write_text(folder, "large.csv", "phone,name\n" + "".join(lines))
-
-
-def _artefacts(out_dir: Path) -> dict[str, object]:
-    summary = json.loads((out_dir / "summary.json").read_text("utf-8"))
-    for varying in ("timings", "source", "created_at", "updated_at"):
-        summary.pop(varying)
-    return {
-        "summary": summary,
-        "recipients": pq.read_table(out_dir / "recipients.parquet").to_pylist(),
-        "rejections": pq.read_table(out_dir / "rejections.parquet").to_pylist(),
-        "rejected.csv": (out_dir / "rejected.csv").read_bytes(),
-    }
 
 
 def test_a_parser_failing_after_chunks_were_processed_reads_the_file_again_counted_first(
@@ -68,6 +55,6 @@ def test_a_parser_failing_after_chunks_were_processed_reads_the_file_again_count
     assert whole.summary.status == streamed.summary.status == "completed"
     assert streamed.summary.total_records == ROWS
     assert streamed.summary.rejected_reasons == {"malformed_row": 1}
-    assert _artefacts(streamed.out_dir) == _artefacts(whole.out_dir)
+    assert artefacts(streamed.out_dir) == artefacts(whole.out_dir)
     (rejection,) = pq.read_table(streamed.out_dir / "rejections.parquet").to_pylist()
     assert rejection["row_number"] == SURPLUS_ROW
