@@ -136,7 +136,8 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path, *,
     source_headers, headers = headers, trim_headers(headers)
     check_headers(path.name, headers)
     params = {"path": str(path), "delim": delimiter, "quote": '"'}
-    if path.stat().st_size > ONE_PASS_BYTES and not counted:
+    whole = path.stat().st_size <= ONE_PASS_BYTES
+    if not whole and not counted:
         create_extras(conn, [])
         strict = csv_sql(len(headers), parallel=True, long_lines=False, skip=skip, strict=True)
         return RawCohort(headers=headers, row_count=None, source_format="csv",
@@ -144,8 +145,7 @@ def read_csv_file(conn: duckdb.DuckDBPyConnection, path: Path, *,
                                       one_pass=OnePass(delimiter, skip, len(headers))),
                          delimiter=delimiter, source_headers=source_headers)
     query, row_count, boundary = choose_and_count(
-        conn, path, width=len(headers), delimiter=delimiter, skip=skip,
-        load=path.stat().st_size <= ONE_PASS_BYTES)
+        conn, path, width=len(headers), delimiter=delimiter, skip=skip, load=whole)
     rows: TableRows | CsvRows = (
         CsvRows(path, query, params, boundary=boundary) if query else TableRows())
     return RawCohort(headers=headers, row_count=row_count, source_format="csv", rows=rows,
