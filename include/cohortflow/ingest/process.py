@@ -222,7 +222,7 @@ def _run(
         message, layout = compile_templates(campaign, fields)
         if raw.row_count == 0:
             raise _no_data(request.source)
-    summary.total_records = raw.row_count or 0  # a file counted as it is read: once it is
+    summary.total_records = raw.row_count or 0  # a file counted as it is read: set once read
     params = field_params(mapping, fields)
     phone = mapping.phone_number
     phone_column = raw.column_for(phone.column_name) if phone and phone.column_name else None
