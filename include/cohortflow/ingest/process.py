@@ -34,7 +34,7 @@ from cohortflow.ingest.fields import (
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
 from cohortflow.ingest.outputs import ArtefactWriter, PendingArtefacts, remove_stale
 from cohortflow.ingest.phone_notes import create_empty_phone_tables, create_phone_notes
-from cohortflow.ingest.raw import RawCohort, ReadAgainError, count_rows
+from cohortflow.ingest.raw import RawCohort, ReadAgainError
 from cohortflow.ingest.readers import read_cohort_file
 from cohortflow.ingest.report import write_report
 from cohortflow.ingest.workspace import (
@@ -254,12 +254,9 @@ def _run(
         # Duplicates across chunks are found through `seen`, the key and row of every
         # recipient so far.
         chunks = raw.rows.chunks(conn, size)
-        rows_read = 0  # the rows of a file counted as they are read
         while True:
             with timer.step("read"):  # a CSV's rows are read as they are needed
                 first = next(chunks, None)
-                if first is not None and raw.row_count is None:
-                    rows_read += count_rows(conn, "chunk_raw")
             if first is None:
                 break
             # the chunk's tables are joined on row_number, and final_chunk is sorted by it
@@ -274,7 +271,7 @@ def _run(
                              "from final_chunk where rejected_reason is null")
             with timer.step("write"):
                 writer.write_chunk()
-        summary.total_records = rows_read if raw.row_count is None else raw.row_count
+        summary.total_records = raw.rows.rows_read
         if summary.total_records == 0:
             raise _no_data(request.source)
         drop_tables(conn, "dnc_numbers", "chunk_rows", "chunk_raw", "final_chunk",

@@ -48,6 +48,8 @@ class ReadAgainError(Exception):
 class RowSource(Protocol):
     """Where a cohort's data rows come from, one chunk at a time."""
 
+    rows_read: int  # the rows of the chunks handed on so far
+
     def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
         """Create ``chunk_raw`` and ``chunk_rows`` (see the module) for each chunk of up to
         ``size`` rows in turn, yielding the row number of its first row; a chunk's tables are
@@ -107,18 +109,24 @@ class TableRows:
     (docs/decisions/002-chunks-by-row-id.md). Rows that fit one chunk become ``chunk_raw``
     as they are, without a copy."""
 
+    def __init__(self) -> None:
+        self.rows_read = 0
+
     def chunks(self, conn: duckdb.DuckDBPyConnection, size: int) -> Iterator[int]:
         count = count_rows(conn, "raw_table")
+        self.rows_read = 0
         if 0 < count <= size:
             conn.execute("drop table if exists chunk_raw")
             conn.execute("alter table raw_table rename to chunk_raw")
             expose_chunk(conn, 1)
+            self.rows_read = count
             yield 1
             return
         for first in range(1, count + 1, size):
             conn.execute("create or replace temp table chunk_raw as select * from raw_table "
                          f"where rowid between {first - 1:d} and {first + size - 2:d}")
             expose_chunk(conn, first)
+            self.rows_read += min(size, count - first + 1)
             yield first
         conn.execute("drop table if exists raw_table")
 

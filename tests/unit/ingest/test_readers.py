@@ -52,10 +52,8 @@ def _all_rows(conn: duckdb.DuckDBPyConnection, raw: RawCohort,
     rows = []
     for _ in raw.rows.chunks(conn, chunk_rows):
         rows += conn.sql(f"select {columns} from chunk_rows order by row_number").fetchall()
-    if raw.row_count is None:  # counted as they are read
-        assert isinstance(raw.rows, CsvRows)
-        assert len(rows) == raw.rows.rows_read
-    else:
+    assert len(rows) == raw.rows.rows_read
+    if raw.row_count is not None:  # else counted as they are read
         assert len(rows) == raw.row_count
     return raw.headers, rows
 
