@@ -8,17 +8,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-#: Bytes read per call while hashing.
-HASH_CHUNK_BYTES = 16 * 1024 * 1024
-
 
 def file_sha256(path: Any) -> str:
-    """Hex SHA-256 of a file's content; ``path`` is a ``Path`` or an ``ObjectStoragePath``."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file's content; ``path`` is a ``Path`` or an ``ObjectStoragePath``
+    (both open as binary files that can ``readinto``). The file is read into one reused
+    buffer (``hashlib.file_digest``), not into a new block of memory per read."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def cohort_id_for(campaign_id: str, sha256: str) -> str:

@@ -6,18 +6,18 @@ import hashlib
 
 import pytest
 
-from cohortflow.ingest import CohortRequest, identity, process_cohort
+from cohortflow.ingest import CohortRequest, process_cohort
 from cohortflow.ingest.identity import cohort_id_for, file_sha256
 from tests.unit.helpers import write_text
 
 
-def test_the_hash_is_the_files_sha256_whatever_the_chunk_size(tmp_path, monkeypatch):
-    data = bytes(range(256)) * 1_000
+@pytest.mark.parametrize("size", [0, 1, 2**18 - 1, 2**18, 3 * 2**18 + 5])
+def test_the_hash_is_the_files_sha256_whatever_its_size(tmp_path, size):
+    # around and past the size hashlib.file_digest reads at a time (256 KiB)
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
     source = tmp_path / "june.csv"
     source.write_bytes(data)
 
-    assert file_sha256(source) == hashlib.sha256(data).hexdigest()
-    monkeypatch.setattr(identity, "HASH_CHUNK_BYTES", 7)
     assert file_sha256(source) == hashlib.sha256(data).hexdigest()
 
 

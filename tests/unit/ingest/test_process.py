@@ -13,7 +13,6 @@ import re
 
 import pytest
 
-from cohortflow.ingest import identity
 from cohortflow.ingest.contracts import REASON_PATTERN
 from cohortflow.ingest.identity import file_sha256
 from tests.unit.helpers import assert_failed, make_campaign, make_mapping, run, write_text
@@ -914,9 +913,8 @@ def test_summary_has_the_contract_keys(tmp_path):
     assert summary["updated_at"] >= summary["created_at"]
 
 
-def test_the_sha256_covers_every_chunk_of_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(identity, "HASH_CHUNK_BYTES", 7)  # 768 bytes: 110 chunks, the last short
-    data = bytes(range(256)) * 3
+def test_the_sha256_covers_every_chunk_of_the_file(tmp_path):
+    data = bytes(range(256)) * 3_000  # 768,000 bytes: read 256 KiB at a time, the last short
     source = tmp_path / "c.csv"
     source.write_bytes(data)
 

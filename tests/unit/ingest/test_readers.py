@@ -555,3 +555,19 @@ def test_a_csv_up_to_one_pass_bytes_is_loaded_whole_and_a_larger_one_streamed(
         assert isinstance(raw.rows, CsvRows)
         assert [first for first in raw.rows.chunks(conn, 1000)] == [1]
         assert raw.rows.rows_read == 2
+
+
+@pytest.mark.parametrize("extra_quotes", [0, 1])
+def test_quotes_are_counted_across_every_buffer_of_a_file(tmp_path, monkeypatch, extra_quotes):
+    from cohortflow.ingest import csv_parsers
+
+    monkeypatch.setattr(csv_parsers, "QUOTE_BUFFER_BYTES", 7)  # reads that split quoted cells
+    rows = "".join(f'98765432{i:02d},"Asha {i}"\n' for i in range(40))
+    source = write_text(tmp_path, "june.csv", "phone,name\n" + rows + '"' * extra_quotes)
+
+    if extra_quotes:
+        with pytest.raises(CohortError, match="never closed") as problem:
+            csv_parsers.check_balanced_quotes(source, ",")
+        assert problem.value.code == "unbalanced_quotes"
+    else:
+        csv_parsers.check_balanced_quotes(source, ",")
