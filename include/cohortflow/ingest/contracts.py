@@ -172,6 +172,7 @@ class BatchChecks:
         self._future: Future[None] = Future()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._ended = False  # the thread has taken the end of the file off the queue
 
     def check(self, batch: pa.RecordBatch) -> None:
         """Queue ``batch`` (its columns the contract names); waits only while the thread is
@@ -200,6 +201,22 @@ class BatchChecks:
         reported missing by the checks)."""
         return [column for column in CONTRACTS[self.contract] if column in schema.names]
 
+    def _next_tables(self) -> list[pa.Table]:
+        """The batches queued so far (waiting for one), checked together: pandera's cost per
+        call is paid once for them, not per batch; empty once the file has ended."""
+        tables: list[pa.Table] = []
+        if self._ended:
+            return tables
+        item = self._queue.get()
+        while item is not None:
+            tables.append(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return tables
+        self._ended = True
+        return tables
+
     def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True,
@@ -211,10 +228,10 @@ class BatchChecks:
             schema = arrow_schema(self.contract).update_columns(
                 {column: {"unique": False}
                  for column, rule in CONTRACTS[self.contract].items() if rule.unique})
-            while (table := self._queue.get()) is not None:
-                schema.validate(table, lazy=True)
+            while tables := self._next_tables():
+                schema.validate(pa.concat_tables(tables), lazy=True)
             self._future.set_result(None)
         except BaseException as exc:
             self._future.set_exception(exc)
-            while self._queue.get() is not None:  # drained: check() never waits on it
-                pass
+            while not self._ended and self._queue.get() is not None:  # drained: check()
+                pass                                                     # never waits on it

@@ -92,6 +92,19 @@ def test_a_failed_check_never_blocks_the_writer() -> None:
         checks.close(batch.schema).result(timeout=20)
 
 
+def test_a_broken_batch_among_batches_checked_together_is_found() -> None:
+    # batches queued while the thread is busy are checked in one call: a bad one in the
+    # middle of them still fails the file
+    checks = contracts.BatchChecks("Recipients", "recipients")
+    good = next(iter(_recipients(GOOD).sql("select * from recipients_out").to_arrow_reader(10)))
+    bad = next(iter(_recipients([(4, "98765 43210", "IN")]).sql(
+        "select * from recipients_out").to_arrow_reader(10)))
+    for index in range(contracts.QUEUED_BATCHES * 3):
+        checks.check(bad if index == contracts.QUEUED_BATCHES * 2 else good)
+    with pytest.raises(pandera.errors.SchemaErrors, match="str_matches"):
+        checks.close(good.schema).result(timeout=20)
+
+
 @pytest.mark.parametrize("batch_rows", [2, 10])
 def test_duplicate_phone_in_different_batches_is_found(batch_rows: int) -> None:
     # rows 1 and 4 fall in different batches of 2 rows: only the whole-table check sees both
