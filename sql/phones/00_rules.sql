@@ -1,19 +1,22 @@
 -- Phone-number rules of some regions as TEMP macros, generated from phonenumbers' own metadata
 -- (never hard-coded; see cohortflow/phones/rules.py). One set per metadata key <k> (a region
 -- code, or n<code> for a non-geographic calling code such as +800). Each takes a column (a
--- string of ASCII digits) and runs at most the regular expressions its name says:
+-- string of ASCII digits, whose length is strlen()) and runs at most the regular expressions its
+-- name says:
 --   _ph_gen_<k>(n)    the general national-number pattern matches n (no length check)
 --   _ph_np_<k>(n)     length of the national prefix for parsing at the start of n (0: none);
 --                     -1 where a transform rule the SQL cannot mirror would apply (undecided)
 --   _ph_tf_<k>(n)     n transformed by the national prefix's transform rule, when it applies
---                     (the rule's last group matched); NULL when it does not
+--                     (the rule's last group matched); NULL when it does not. Only for the
+--                     keys that have such a rule: the statements call no other (one macro
+--                     fewer to create per region)
 --   _ph_len_<k>(n)    _test_number_length: 'ok' | 'local' | 'short' | 'long' | 'invalid'
 --   _ph_valid_<k>(n)  _number_type_helper(n) is not UNKNOWN (the number is valid there)
 -- A prefix pattern that cannot match the empty string needs one call: length 0 = no match.
 -- A set of lengths is a bit mask tested with a shift: the optimizer would turn an IN list or
 -- list_contains into a join over every row of the query, even under a CASE branch.
 {%- macro length_in(mask, n) -%}
-((({{ mask }}::UBIGINT >> least(length({{ n }}), 63)::UBIGINT) & 1) = 1)
+((({{ mask }}::UBIGINT >> least(strlen({{ n }}), 63)::UBIGINT) & 1) = 1)
 {%- endmacro %}
 {% for rule in rules %}
 CREATE OR REPLACE TEMP MACRO _ph_gen_{{ rule.key }}(n) AS
@@ -27,16 +30,14 @@ CREATE OR REPLACE TEMP MACRO _ph_np_{{ rule.key }}(n) AS
     {%- elif rule.undecided_transform %}
     CASE WHEN regexp_matches(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}) THEN -1 ELSE 0 END;
     {%- else %}
-    length(regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}));
+    strlen(regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}));
     {%- endif %}
 
+{%- if rule.transform_group %}
 CREATE OR REPLACE TEMP MACRO _ph_tf_{{ rule.key }}(n) AS
-    {%- if rule.transform_group %}
     CASE WHEN regexp_extract(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}, {{ rule.transform_group }}) <> ''
          THEN regexp_replace(n, {{ ("^(?:" ~ rule.national_prefix ~ ")") | literal }}, {{ rule.transform_rewrite | literal }}) END;
-    {%- else %}
-    NULL::varchar;
-    {%- endif %}
+{%- endif %}
 
 CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS
     {%- if rule.lengths %}
@@ -44,9 +45,9 @@ CREATE OR REPLACE TEMP MACRO _ph_len_{{ rule.key }}(n) AS
         {%- if rule.local_lengths %}
         WHEN {{ length_in(rule.local_length_mask, 'n') }} THEN 'local'
         {%- endif %}
-        WHEN length(n) = {{ rule.lengths[0] }} THEN 'ok'
-        WHEN length(n) < {{ rule.lengths[0] }} THEN 'short'
-        WHEN length(n) > {{ rule.lengths[-1] }} THEN 'long'
+        WHEN strlen(n) = {{ rule.lengths[0] }} THEN 'ok'
+        WHEN strlen(n) < {{ rule.lengths[0] }} THEN 'short'
+        WHEN strlen(n) > {{ rule.lengths[-1] }} THEN 'long'
         {%- if rule.lengths | length > 1 %}
         WHEN {{ length_in(rule.other_length_mask, 'n') }} THEN 'ok'
         {%- endif %}
@@ -61,7 +62,7 @@ CREATE OR REPLACE TEMP MACRO _ph_valid_{{ rule.key }}(n) AS
     CASE WHEN {% if rule.lengths %}{{ length_in(rule.length_mask, 'n') }} AND {% endif %}_ph_gen_{{ rule.key }}(n)
          -- every number type at once: chr(65 + length) then the number, so that a type's
          -- possible lengths are part of its alternative ([K](?:pattern) for length 10).
-         THEN regexp_full_match(chr((65 + length(n))::integer) || n, {{ rule.types_pattern | literal }})
+         THEN regexp_full_match(chr((65 + strlen(n))::integer) || n, {{ rule.types_pattern | literal }})
          ELSE false END;
     {%- else %}
     false;

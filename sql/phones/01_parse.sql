@@ -12,6 +12,8 @@
 -- main region of cc), undecided (true: the library must decide; so is every value of another
 -- shape).
 -- Needs the _ph_* macros of the default region (00_rules.sql).
+-- d, full_number and nn hold ASCII digits only (RE2's [0-9] is ASCII): their length is strlen()
+-- (bytes, known without reading the text), not length() (characters, counted).
 create or replace temp table phone_parsed as
 with shaped as (
     select
@@ -68,7 +70,10 @@ simple as (
     -- and is undecided at the end
     select
         row_number,
-        case when plain then ltrim(remainder, '+')
+        -- a plain remainder has at most one '+', in front (ltrim with a set of characters
+        -- builds that set again for every value)
+        case when plain and starts_with(remainder, '+') then substr(remainder, 2)
+             when plain then remainder
              when simple_shape then regexp_replace(t, '[^0-9]+', '', 'g')
              else '' end as d,
         simple_shape and contains(t, '+') as plus,
@@ -81,7 +86,7 @@ idd_matched as (
         row_number, d, plus, blank_error,
         {%- if idd %}
         case when plus then 0
-             else length(regexp_extract(d, {{ ("^(?:" ~ idd ~ ")") | literal }})) end as idd_len,
+             else strlen(regexp_extract(d, {{ ("^(?:" ~ idd ~ ")") | literal }})) end as idd_len,
         {%- if idd_may_be_empty %}
         not plus and regexp_matches(d, {{ ("^(?:" ~ idd ~ ")") | literal }}) as idd_match,
         {%- else %}
@@ -111,7 +116,7 @@ international as (
         -- _extract_country_code: the first of 1, 2, 3 leading digits that is a known code (a
         -- regular expression of all codes, shortest first; none starts with 0)
         case when plus or idd
-             then length(regexp_extract(full_number, {{ ("^(?:" ~ country_codes ~ ")") | literal }}))
+             then strlen(regexp_extract(full_number, {{ ("^(?:" ~ country_codes ~ ")") | literal }}))
              else 0 end as cc_len,
         -- the default branch: does the number start with the default region's code?
         case when not (plus or idd) and starts_with(d, {{ default_code | literal }})
@@ -122,7 +127,11 @@ after_code_np as (
     select
         *,
         case when after_code is not null then _ph_np_{{ default_key }}(after_code) end as np_len,
+        {%- if default_transform %}
         case when after_code is not null then _ph_tf_{{ default_key }}(after_code) end as transformed
+        {%- else %}
+        NULL::varchar as transformed
+        {%- endif %}
     from international
 ),
 after_code_stripped as (
@@ -155,7 +164,7 @@ parsed as (
     select
         row_number,
         case when blank_error is not null then blank_error
-             when (plus or idd) and length(full_number) <= 2 then {{ errors.too_short_after_idd | literal }}
+             when (plus or idd) and strlen(full_number) <= 2 then {{ errors.too_short_after_idd | literal }}
              when idd and cc_len = 0 then {{ errors.invalid_country_code | literal }}
              -- '+' and an unknown code: the retry without '+' finds no code either when the
              -- digits start with neither the international prefix nor the default code
@@ -172,7 +181,7 @@ parsed as (
         case when plus or idd or code_in_number then null
              else {{ default_key | literal }} end as meta,
         blank_error is null and length(d) < 3  -- another shape, or too few digits
-        or coalesce((plus and length(full_number) > 2 and cc_len = 0
+        or coalesce((plus and strlen(full_number) > 2 and cc_len = 0
                   and (retry_idd or starts_with(d, {{ default_code | literal }})))
             or (after_code is not null and (np_len < 0 or code_in_number is null)), true)
             as undecided

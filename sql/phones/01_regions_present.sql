@@ -43,7 +43,7 @@ with candidates as (
                 end) as key
             from phone_parsed
             where cc in ({{ codes | map(attribute="cc") | join(", ") }})
-              and error is null and not undecided and length(nn) >= 2
+              and error is null and not undecided and strlen(nn) >= 2
         )
     )
 )

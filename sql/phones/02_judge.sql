@@ -18,6 +18,8 @@
 --   the rest: parse errors found on the way (too short, too long, bad country code after an
 --             international prefix) and the values the library must decide (undecided).
 -- Needs the _ph_* macros of every key in defined (00_rules.sql).
+-- nn, nsn and potential hold ASCII digits only: their length is strlen() (bytes, known without
+-- reading the text), not length() (characters, counted).
 -- With no code present, each CASE keeps one branch that never matches (valid SQL, all NULL).
 {%- macro never(items) %}{% if not items %}
             when null then null{% endif %}{% endmacro %}
@@ -30,7 +32,7 @@ with keyed as (
             when {{ code.cc }} then {{ code.main_key | literal }}
             {%- endfor %}
         end) as meta,
-        error is null and not undecided and length(nn) >= 2 as eligible
+        error is null and not undecided and strlen(nn) >= 2 as eligible
     from phone_parsed
 ),
 candidates as (
@@ -98,8 +100,8 @@ national as (
 regioned as (
     select
         *,
-        coalesce(length(nsn) between 2 and 17, false) as judgeable,
-        case when length(nsn) between 2 and 17 then
+        coalesce(strlen(nsn) between 2 and 17, false) as judgeable,
+        case when strlen(nsn) between 2 and 17 then
             case cc{{ never(codes) }}
                 {%- for code in codes %}
                 when {{ code.cc }} then
@@ -138,7 +140,7 @@ detailed as (
                 {%- endfor %}
             end
         end as possibility,
-        valid and length(cc::varchar) + length(nsn) > {{ e164_max_digits }} as too_long
+        valid and strlen(cc::varchar) + strlen(nsn) > {{ e164_max_digits }} as too_long
     from judged
 )
 select
@@ -162,14 +164,14 @@ select
          when undecided then null
          when error is not null then error
          when nn is null then null
-         when length(nn) < 2 then {{ errors.too_short | literal }}
-         when length(nsn) > 17 then {{ errors.too_long | literal }}
+         when strlen(nn) < 2 then {{ errors.too_short | literal }}
+         when strlen(nsn) > 17 then {{ errors.too_long | literal }}
     end as error,
     case when number_key = {{ library_key | literal }} then true
          when judgeable then not valid and possibility is null
          else undecided
               or (error is null and nn is null)
-              or (error is null and length(nn) >= 2 and (nsn is null or length(nsn) < 2))
+              or (error is null and strlen(nn) >= 2 and (nsn is null or strlen(nsn) < 2))
     end as undecided,
     -- a value decided here has the shape of cohortflow/phones/spelling.py SHAPE (or no digit
     -- at all): no digit after its last separator, so no room for an extension or a second

@@ -86,7 +86,7 @@ def _define_rules(conn: duckdb.DuckDBPyConnection, sql_dir: Path, keys: Iterable
 
 def _transform_keys(keys: Iterable[str]) -> list[str]:
     """The metadata keys among ``keys`` whose national prefix has a transform rule the SQL
-    mirrors (``_ph_tf_<key>`` is not a constant NULL)."""
+    mirrors (the keys that have a ``_ph_tf_<key>`` macro)."""
     return sorted(key for key in keys if key != LIBRARY_KEY and _rules_of_key(key).transform_group)
 
 
@@ -148,6 +148,7 @@ def decide_in_sql(
         translation=spelling.translation(characters), shape=spelling.SHAPE, blank=spelling.BLANK,
         default_code=str(default_code),
         default_key=default_key,
+        default_transform=bool(region_rules(default_region, default_code).transform_group),
         errors=parse_errors(),
     ))
     # The codes and metadata keys present, most frequent first (a CASE tests its branches in
