@@ -9,7 +9,7 @@
 -- phone_notes(row_number, extension, second_number) what else the parser read from a phone
 -- cell (ingest/phone_notes.py); raw_extras(row_number, extras) the surplus fields of rows
 -- longer than the header; dnc_numbers(e164) the campaign's do-not-contact list.
--- A query: 03_dedupe.sql includes it as its `checked` CTE (simple templates), or ingest.py
+-- A query: 03_outcomes.sql includes it as its `checked` CTE (simple templates), or ingest.py
 -- materialises it for the Jinja renderer.
 {%- from "ingest/_text.sql" import blank %}
 with fields as (

@@ -208,7 +208,7 @@ def message_sql(
     message: MessageTemplate | None,
     layout: LayoutTemplate | None,
 ) -> str | None:
-    """The SQL expression rendering the message in 03_dedupe.sql, or None when Jinja must
+    """The SQL expression rendering the message in 03_outcomes.sql, or None when Jinja must
     render (a layout, a template that is not simple, or fast paths off). Without any template
     the message is NULL."""
     if not get_settings().fast_paths or layout is not None:

@@ -237,12 +237,15 @@ def _run(
         conn.register("dnc_numbers", pa.table({"e164": numbers}))
     conn.execute(f"create or replace temp table seen ({key.column} {key.sql_type}, "
                  "kept_row bigint)")
-    # The same statements for every chunk: a simple template (or none) makes checks, render and
-    # dedupe one statement; otherwise Jinja renders the materialised checks in between.
+    # The same statements for every chunk: a simple template (or none) makes checks and render
+    # one statement, then the repeats are marked; otherwise Jinja renders the materialised
+    # checks in between.
     rendered_sql = message_sql(fields, message, layout)
     shape = {"source": "chunk_rows", "fields": fields, "key": key, "phone_column": phone_column}
     checks_sql = render_sql(sql_dir, "ingest/02_row_checks.sql", **shape)
-    final_sql = render_sql(sql_dir, "ingest/03_dedupe.sql", message_sql=rendered_sql, **shape)
+    outcomes_sql = render_sql(sql_dir, "ingest/03_outcomes.sql", message_sql=rendered_sql,
+                              **shape)
+    duplicates_sql = render_sql(sql_dir, "ingest/03_duplicates.sql", key=key)
     writer = ArtefactWriter(
         conn, out_dir, fields=fields, columns=columns, sql_dir=sql_dir, summary=summary,
         macros=macros, message_sql=rendered_sql, has_message=message is not None,
@@ -263,7 +266,8 @@ def _run(
             with any_row_order(conn):
                 _process_chunk(conn, timer, sql_dir, region=region, phone_column=phone_column,
                                fast_paths=settings.fast_paths, params=params,
-                               checks_sql=checks_sql, final_sql=final_sql,
+                               checks_sql=checks_sql, outcomes_sql=outcomes_sql,
+                               duplicates_sql=duplicates_sql,
                                jinja=None if rendered_sql else (fields, message, layout))
             with timer.step("checks_dedupe" if rendered_sql else "dedupe"):
                 # later chunks look their numbers up in `seen`; the contract checks it whole
@@ -293,11 +297,13 @@ def _process_chunk(
     fast_paths: bool,
     params: dict[str, object],
     checks_sql: str,
-    final_sql: str,
+    outcomes_sql: str,
+    duplicates_sql: str,
     jinja: tuple[list[OutputField], MessageTemplate | None, LayoutTemplate | None] | None,
 ) -> None:
     """Create ``final_chunk``: the outcome of every row of ``chunk_rows`` (phones, checks,
-    renders, duplicates of this or an earlier chunk). ``fast_paths``: the phones' SQL path
+    renders), then mark in it the duplicates of this or an earlier chunk (an UPDATE of the
+    repeats only). ``fast_paths``: the phones' SQL path
     (the run's setting, read once); ``jinja``: the fields and templates Jinja renders between
     the checks and the dedupe, when the template is not simple."""
     with timer.step("phones"):
@@ -321,8 +327,9 @@ def _process_chunk(
         with timer.step("render"):
             render_with_jinja(conn, *jinja)
     with timer.step("dedupe" if jinja else "checks_dedupe"):
-        conn.execute(f"create or replace temp table final_chunk as {final_sql}",
+        conn.execute(f"create or replace temp table final_chunk as {outcomes_sql}",
                      None if jinja else params)
+        conn.execute(duplicates_sql)
         drop_tables(conn, "phone_lookup", "phone_notes", "checked", "rendered")
 
 
