@@ -233,5 +233,6 @@ class BatchChecks:
             self._future.set_result(None)
         except BaseException as exc:
             self._future.set_exception(exc)
-            while not self._ended and self._queue.get() is not None:  # drained: check()
-                pass                                                     # never waits on it
+            # drained to the end of the file, so that check() never waits on a full queue
+            while not self._ended and self._queue.get() is not None:
+                pass
