@@ -210,11 +210,13 @@ class CsvRows:
         yield from self._chunks(conn, size)
 
     def _choose_again(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """Count the rows and choose the parser, as for a file counted first."""
+        """Count the rows and choose the parser, as for a file counted first (its quotes were
+        counted during the one pass)."""
         assert self.one_pass is not None
         query, _, self.boundary = choose_and_count(
             conn, self.path, width=self.one_pass.width,
-            delimiter=self.one_pass.delimiter, skip=self.one_pass.skip, load=False)
+            delimiter=self.one_pass.delimiter, skip=self.one_pass.skip, load=False,
+            quotes_checked=True)
         assert query is not None
         self.query, self.one_pass = query, None
 

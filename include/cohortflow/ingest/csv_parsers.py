@@ -19,17 +19,19 @@ from cohortflow.ingest.raw import count_rows, create_extras, is_blank, numbered_
 
 def choose_and_count(
     conn: duckdb.DuckDBPyConnection, path: Path, *, width: int, delimiter: str, skip: int,
-    load: bool,
+    load: bool, quotes_checked: bool = False,
 ) -> tuple[str | None, int, dict[int, str]]:
     """Read the CSV once to choose its parser and count its rows (loading them into
     ``raw_table`` when ``load``), and create ``raw_extras``. Returns the query that streams
     the rows (None when loaded), the row count and, for a file read by the lenient parser, the
     last field within the header of each row with surplus fields
-    (:class:`~cohortflow.ingest.csv_files.CsvRows`)."""
+    (:class:`~cohortflow.ingest.csv_files.CsvRows`). ``quotes_checked``: the caller has
+    already counted the file's quotes (:func:`check_balanced_quotes`), so they are not again."""
     # The quotes are counted in a thread while DuckDB reads the file (one pass each, at once);
     # an unclosed quote is the error to tell, also when it made DuckDB's reading fail.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohortflow-quotes") as counting:
-        quotes = counting.submit(check_balanced_quotes, path, delimiter)
+        quotes = counting.submit(lambda: None if quotes_checked
+                                 else check_balanced_quotes(path, delimiter))
         try:
             query, row_count, lenient = choose_parser(
                 conn, path, column_count=width, delimiter=delimiter, skip=skip, load=load)

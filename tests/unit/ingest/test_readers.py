@@ -571,3 +571,28 @@ def test_quotes_are_counted_across_every_buffer_of_a_file(tmp_path, monkeypatch,
         assert problem.value.code == "unbalanced_quotes"
     else:
         csv_parsers.check_balanced_quotes(source, ",")
+
+
+def test_a_file_its_one_pass_cannot_read_has_its_quotes_counted_once(tmp_path, monkeypatch):
+    # streamed in one pass, the strict parser refuses the surplus field before the first chunk:
+    # the file is then counted and its parser chosen, without counting its quotes again
+    from cohortflow.ingest import csv_files, csv_parsers
+
+    monkeypatch.setattr(csv_files, "ONE_PASS_BYTES", -1)
+    counted: list[Path] = []
+    real = csv_parsers.check_balanced_quotes
+
+    def counting(path: Path, delimiter: str) -> None:
+        counted.append(path)
+        real(path, delimiter)
+
+    monkeypatch.setattr(csv_parsers, "check_balanced_quotes", counting)
+    monkeypatch.setattr(csv_files, "check_balanced_quotes", counting)
+    source = write_text(tmp_path, "june.csv", "phone,name\n9876543210,Asha,extra\n"
+                        "9876543211,Ravi\n")
+
+    headers, rows = read_rows(source)
+
+    assert headers == ["phone", "name"]
+    assert [row[1:] for row in rows] == [("9876543210", "Asha"), ("9876543211", "Ravi")]
+    assert counted == [source]
