@@ -148,7 +148,7 @@ def decide_in_sql(
         translation=spelling.translation(characters), shape=spelling.SHAPE, blank=spelling.BLANK,
         default_code=str(default_code),
         default_key=default_key,
-        default_transform=bool(region_rules(default_region, default_code).transform_group),
+        default_transform=bool(_transform_keys([default_key])),
         errors=parse_errors(),
     ))
     # The codes and metadata keys present, most frequent first (a CASE tests its branches in
