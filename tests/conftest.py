@@ -1,4 +1,5 @@
-"""Test-wide set-up: Airflow points at a throw-away home with a SQLite metadata database.
+"""Test-wide set-up: Airflow points at a throw-away home with a SQLite metadata database (and
+cohortflow keeps its compiled templates there).
 
 The environment is set before anything imports Airflow, so no test touches a real Airflow home.
 """
@@ -23,6 +24,8 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+# compiled templates are kept in the throw-away home too, not in the user's cache
+os.environ["COHORTFLOW_CACHE_DIR"] = str(_AIRFLOW_HOME / "cohortflow-cache")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Files larger than this many bytes are processed in a scratch DuckDB "
         "file rather than in memory.",
     )
+    cache_dir: str = Field(
+        default_factory=lambda: _user_cache("cohortflow"),
+        description="Folder where compiled SQL and page templates are kept between runs, "
+        "each checked against its source; empty: compiled in every run.",
+    )
     fast_paths: bool = Field(
         default=True,
         description="`0` checks every phone with `phonenumbers` and renders every message "
@@ -129,6 +134,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"is not {what}")
             return int(digits)
         return value
+
+
+def _user_cache(name: str) -> str:
+    """``$XDG_CACHE_HOME/<name>``, else ``~/.cache/<name>`` (the XDG base directory rule);
+    empty when the user has no home folder."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return str(Path(os.environ["XDG_CACHE_HOME"]) / name)
+    try:
+        return str(Path.home() / ".cache" / name)
+    except RuntimeError:  # no HOME and no password entry
+        return ""
 
 
 def provider_env_name(name: str) -> str:

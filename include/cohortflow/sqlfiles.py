@@ -2,11 +2,13 @@
 
 SQL files are Jinja templates for *identifiers only* (column lists that depend on the mapping);
 every value is a bound parameter (``$name``). Two filters quote safely: ``ident`` for names and
-``literal`` for constant strings produced by cohortflow itself.
+``literal`` for constant strings produced by cohortflow itself. Compiled templates are kept
+between runs in ``COHORTFLOW_CACHE_DIR`` (:func:`template_cache`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +16,11 @@ from typing import Any
 
 import duckdb
 import jinja2
+from jinja2.bccache import Bucket
+
+from cohortflow.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def quote_identifier(name: str) -> str:
@@ -26,6 +33,36 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates in a folder: a template is compiled once, not in
+    every process (a task, a command), and compiled again when its source changes (each
+    entry holds a checksum of the source it was compiled from). A folder that cannot be
+    written never fails a render: what cannot be kept is compiled again next time."""
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError as exc:
+            log.debug("compiled template %s not kept: %s", bucket.key, exc)
+
+
+def template_cache(kind: str) -> TemplateCache | None:
+    """The cache of an environment of cohortflow's own templates (``kind``: ``sql``,
+    ``pages``): ``COHORTFLOW_CACHE_DIR``/templates, its entries named after ``kind`` and
+    Jinja's version (an environment's options shape its compiled code). None when the setting
+    is empty or the folder cannot be made. Never for templates users write."""
+    cache_dir = get_settings().cache_dir
+    if not cache_dir:
+        return None
+    folder = Path(cache_dir).expanduser() / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.debug("no cache of compiled templates in %s: %s", folder, exc)
+        return None
+    return TemplateCache(str(folder), f"{kind}-{jinja2.__version__}-%s.cache")
+
+
 @lru_cache(maxsize=4)
 def _environment(sql_dir: str) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -33,6 +70,7 @@ def _environment(sql_dir: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        bytecode_cache=template_cache("sql"),
     )
     env.filters["ident"] = quote_identifier
     env.filters["literal"] = quote_literal

@@ -39,6 +39,58 @@ def test_an_edited_template_is_compiled_again(sql_dir: Path) -> None:
     assert render_sql(sql_dir, "q.sql", column="x") == "select 'x' as v\n"
 
 
+def _compiling_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", refuse)
+
+
+def test_a_compiled_template_is_kept_for_the_next_process(
+        sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COHORTFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    render_sql(sql_dir, "q.sql", column="x")
+    assert [p.name.startswith("sql-") for p in (tmp_path / "cache" / "templates").iterdir()] \
+        == [True]
+    sqlfiles._environment.cache_clear()  # as a new process would start
+    _compiling_fails(monkeypatch)
+    assert render_sql(sql_dir, "q.sql", column="y") == 'select "y" from t\n'
+
+
+def test_an_edited_template_is_not_taken_from_the_cache(
+        sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COHORTFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    render_sql(sql_dir, "q.sql", column="x")
+    sqlfiles._environment.cache_clear()
+    (sql_dir / "q.sql").write_text("select {{ column | literal }} as w\n")
+    assert render_sql(sql_dir, "q.sql", column="x") == "select 'x' as w\n"
+
+
+@pytest.mark.parametrize("setting", ["", "file/below/a/file"])
+def test_no_cache_folder_renders_all_the_same(
+        setting: str, sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("COHORTFLOW_CACHE_DIR", str(tmp_path / setting) if setting else "")
+    assert sqlfiles.template_cache("sql") is None
+    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
+
+
+def test_a_cache_that_cannot_be_written_renders_all_the_same(
+        sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setenv("COHORTFLOW_CACHE_DIR", str(tmp_path / "cache"))
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", full_disk)
+    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
+    assert not any((tmp_path / "cache" / "templates").iterdir())
+
+
 def test_a_missing_name_is_an_error_not_an_empty_string(sql_dir: Path) -> None:
     import jinja2
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jinja2
 
+from cohortflow.sqlfiles import template_cache
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
@@ -20,4 +22,5 @@ def page_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=template_cache("pages"),
     )
