@@ -9,7 +9,9 @@ between runs in ``COHORTFLOW_CACHE_DIR`` (:func:`template_cache`).
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,15 +52,23 @@ def template_cache(kind: str) -> TemplateCache | None:
     """The cache of an environment of cohortflow's own templates (``kind``: ``sql``,
     ``pages``): ``COHORTFLOW_CACHE_DIR``/templates, its entries named after ``kind`` and
     Jinja's version (an environment's options shape its compiled code). None when the setting
-    is empty or the folder cannot be made. Never for templates users write."""
+    is empty, the folder cannot be made, or it is not this user's own (its entries are
+    executed: a folder others may write to is not used). Never for templates users write."""
     cache_dir = get_settings().cache_dir
     if not cache_dir:
         return None
     folder = Path(cache_dir).expanduser() / "templates"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = folder.lstat()
     except OSError as exc:
         log.debug("no cache of compiled templates in %s: %s", folder, exc)
+        return None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() \
+            or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        log.warning("templates are compiled in every run: %s is not a folder only its owner "
+                    "(this user) may write to; remove it, or set COHORTFLOW_CACHE_DIR to "
+                    "another folder", folder)
         return None
     return TemplateCache(str(folder), f"{kind}-{jinja2.__version__}-%s.cache")
 

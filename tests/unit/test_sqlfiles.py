@@ -77,6 +77,19 @@ def test_no_cache_folder_renders_all_the_same(
     assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
 
 
+def test_a_cache_folder_others_may_write_to_is_not_used(
+        sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "cache" / "templates"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    monkeypatch.setenv("COHORTFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    assert sqlfiles.template_cache("sql") is None
+    assert "COHORTFLOW_CACHE_DIR" in caplog.text and str(folder) in caplog.text
+    assert render_sql(sql_dir, "q.sql", column="x") == 'select "x" from t\n'
+    assert not any(folder.iterdir())
+
+
 def test_a_cache_that_cannot_be_written_renders_all_the_same(
         sql_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
