@@ -156,7 +156,7 @@ default_branch as (
         *,
         case when after_code is not null then
             (not _ph_gen_{{ default_key }}(d) and _ph_gen_{{ default_key }}(potential))
-            or _ph_len_{{ default_key }}(d) = 'long'
+            or _ph_len_{{ default_key }}(d) = {{ length.long | literal }}
         else false end as code_in_number
     from after_code_stripped
 ),

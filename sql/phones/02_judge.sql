@@ -93,7 +93,7 @@ national as (
     select
         row_number, error, cc, nn, undecided,
         case when potential is null or potential_length is null then null
-             when potential_length in ('short', 'local', 'invalid') then nn
+             when potential_length in ({{ length.short | literal }}, {{ length.local | literal }}, {{ length.invalid | literal }}) then nn
              else potential end as nsn
     from measured
 ),

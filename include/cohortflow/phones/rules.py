@@ -30,6 +30,12 @@ _LENGTH_STATES = {
     "long": ValidationResult.TOO_LONG,
     "invalid": ValidationResult.INVALID_LENGTH,
 }
+#: What ``_ph_len_<k>`` answers for each outcome of ``_test_number_length`` (one character:
+#: the macro picks it out of a string of one character per length, see
+#: :attr:`RegionRules.length_classes`); the SQL names them as ``length.<state>``.
+LENGTH_CODES = {"ok": "o", "local": "l", "short": "s", "long": "g", "invalid": "i"}
+#: Lengths 0 to 62 have a character each in ``length_classes``; every longer number the last.
+LENGTH_CLASSES = 64
 
 
 
@@ -70,6 +76,28 @@ class RegionRules:
     def local_length_mask(self) -> int:
         """The local-only possible lengths, as a bit mask."""
         return length_mask(self.local_lengths)
+
+    @property
+    def length_classes(self) -> str | None:
+        """``_test_number_length`` for every length, as :data:`LENGTH_CODES` characters: the
+        one at index n for a number of n digits, the last for all of 63 or more. None (the
+        SQL leaves such values to the library) when the metadata gives no lengths, or one
+        the string cannot hold."""
+        if not self.lengths or max(self.lengths + self.local_lengths) >= LENGTH_CLASSES - 1:
+            return None
+        return "".join(LENGTH_CODES[self._length_state(n)] for n in range(LENGTH_CLASSES))
+
+    def _length_state(self, length: int) -> str:
+        """``_test_number_length`` for a number of ``length`` digits, in its order of tests."""
+        if length in self.local_lengths:
+            return "local"
+        if length == self.lengths[0]:
+            return "ok"
+        if length < self.lengths[0]:
+            return "short"
+        if length > self.lengths[-1]:
+            return "long"
+        return "ok" if length in self.lengths[1:] else "invalid"
 
     @property
     def types_pattern(self) -> str | None:
@@ -272,9 +300,9 @@ def parse_errors() -> dict[str, str]:
 
 def length_details() -> dict[str, str]:
     default = "not a valid number for region {region}"
-    details = {state: POSSIBILITY_ERRORS.get(result, default)
+    details = {LENGTH_CODES[state]: POSSIBILITY_ERRORS.get(result, default)
                for state, result in _LENGTH_STATES.items()}
-    details["ok"] = default
+    details[LENGTH_CODES["ok"]] = default
     return details
 
 

@@ -37,6 +37,7 @@ from cohortflow.phones.library import (
 )
 from cohortflow.phones.rules import (
     DIGIT_PATTERN_CHARACTERS,
+    LENGTH_CODES,
     NON_GEO,
     RegionRules,
     code_context,
@@ -149,7 +150,7 @@ def decide_in_sql(
         default_code=str(default_code),
         default_key=default_key,
         default_transform=bool(_transform_keys([default_key])),
-        errors=parse_errors(),
+        errors=parse_errors(), length=LENGTH_CODES,
     ))
     # The codes and metadata keys present, most frequent first (a CASE tests its branches in
     # order); a value without a key of its own takes its code's main region.
@@ -181,7 +182,7 @@ def decide_in_sql(
         sql_dir, "phones/02_judge.sql",
         codes=codes, keys=sorted(by_key, key=lambda k: (-by_key[k], k)),
         transform_keys=_transform_keys(by_key),
-        details=length_details(), non_geo=NON_GEO, errors=parse_errors(),
+        details=length_details(), length=LENGTH_CODES, non_geo=NON_GEO, errors=parse_errors(),
         defined=defined, library_key=LIBRARY_KEY,
         e164_max_digits=E164_MAX_DIGITS, e164_too_long=E164_TOO_LONG,
     ))
