@@ -120,11 +120,17 @@ regioned as (
     from national
 ),
 judged as (
+    -- a region that regioned chose by its validity (one of a code's several, without leading
+    -- digits) is valid there: only the others are tested
     select
         *,
         coalesce(case number_key{{ never(codes) }}
             {%- for code in codes %}{% for option in code.options if option.key in defined %}
+            {%- if code.options | length > 1 and not option.leading_digits %}
+            when {{ option.key | literal }} then true
+            {%- else %}
             when {{ option.key | literal }} then _ph_valid_{{ option.key }}(nsn)
+            {%- endif %}
             {%- endfor %}{% endfor %}
         end, false) as valid
     from regioned
