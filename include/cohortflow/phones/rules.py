@@ -68,16 +68,6 @@ class RegionRules:
         return length_mask(self.lengths)
 
     @property
-    def other_length_mask(self) -> int:
-        """The possible lengths after the shortest, as a bit mask."""
-        return length_mask(self.lengths[1:])
-
-    @property
-    def local_length_mask(self) -> int:
-        """The local-only possible lengths, as a bit mask."""
-        return length_mask(self.local_lengths)
-
-    @property
     def length_classes(self) -> str | None:
         """``_test_number_length`` for every length, as :data:`LENGTH_CODES` characters: the
         one at index n for a number of n digits, the last for all of 63 or more. None (the
