@@ -272,6 +272,12 @@ def test_backfill_of_a_week_creates_one_nightly_cohort_per_night(
     env = {**os.environ, **stack}
     airflow = str(PROJECT / ".venv" / "bin" / "airflow")
 
+    # The metadata database is kept across starts: a stack stopped while a backfill ran (a
+    # killed test run) leaves it unfinished, and Airflow allows one running backfill per DAG.
+    for (unfinished,) in _metadata(
+            "select id from backfill where dag_id = %s and completed_at is null", (dag_id,)):
+        _api(stack, "PUT", f"/backfills/{unfinished}/cancel")
+
     def backfill(start: str, end: str) -> None:
         before = _metadata("select coalesce(max(id), 0) from backfill")[0][0]
         result = subprocess.run(
